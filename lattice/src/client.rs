@@ -1,0 +1,276 @@
+//! The native async client over NATS (feature `client`).
+//!
+//! A [`Client`] is a NATS connection bound to a lattice id. Generated
+//! `…Client` types wrap an [`ActorClient`]: the client plus the name of the
+//! actor called and per-call options.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! #[lattice::contract(version = 1)]
+//! pub trait Counter {
+//!     fn add(&mut self, by: u64) -> u64;
+//! }
+//!
+//! let nats = async_nats::connect("nats://127.0.0.1:4222").await?;
+//! let counter = CounterClient::new(nats, "default", "counter")?;
+//! let total = counter.add(5).await?;
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{HeaderMap, RequestErrorKind};
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::codec;
+use crate::contract::{ContractDescriptor, MethodDescriptor};
+use crate::error::{Error, ErrorKind};
+use crate::headers;
+use crate::names::{NameKind, validate};
+
+/// A NATS connection bound to a lattice.
+#[derive(Clone, Debug)]
+pub struct Client {
+    nats: async_nats::Client,
+    lattice: Arc<str>,
+    timeout: Duration,
+}
+
+impl Client {
+    /// The deadline of a call when neither the call nor the method sets one.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// Binds `nats` to the lattice `lattice`.
+    pub fn new(nats: async_nats::Client, lattice: &str) -> Result<Self, Error> {
+        validate(NameKind::Lattice, lattice)?;
+        Ok(Client {
+            nats,
+            lattice: lattice.into(),
+            timeout: Self::DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// Sets the default deadline of calls made through this client
+    /// (default [`Client::DEFAULT_TIMEOUT`]); a method's `timeout` attribute
+    /// and per-call options take precedence.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The NATS connection.
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.nats
+    }
+
+    /// The lattice id.
+    pub fn lattice(&self) -> &str {
+        &self.lattice
+    }
+
+    /// A client for calls to `actor`.
+    pub fn actor(&self, actor: &str) -> Result<ActorClient, Error> {
+        validate(NameKind::Actor, actor)?;
+        Ok(ActorClient {
+            client: self.clone(),
+            actor: actor.into(),
+            options: CallOptions::default(),
+        })
+    }
+
+    /// Calls `method` of `contract` on `actor` with an encoded arguments map
+    /// and returns the encoded reply (empty for oneway methods).
+    ///
+    /// Idempotent methods are retried on no-responders and overload until the
+    /// deadline passes.
+    pub async fn call_raw(
+        &self,
+        actor: &str,
+        contract: &'static ContractDescriptor,
+        method: &'static MethodDescriptor,
+        payload: Bytes,
+        options: &CallOptions,
+    ) -> Result<Bytes, Error> {
+        validate(NameKind::Actor, actor)?;
+        let subject = format!(
+            "{}.{}.rpc.{actor}.{}.{}",
+            crate::subject::ROOT,
+            self.lattice,
+            contract.name,
+            method.name
+        );
+        let timeout = options
+            .timeout
+            .or(method.timeout_ms.map(Duration::from_millis))
+            .unwrap_or(self.timeout);
+        let mut headers = HeaderMap::new();
+        headers.insert(headers::CONTRACT, contract.name);
+        headers.insert(headers::CONTRACT_VERSION, contract.version.to_string());
+        headers.insert(headers::FINGERPRINT, contract.fingerprint_hex());
+        if let Some(traceparent) = &options.traceparent {
+            headers.insert(headers::TRACEPARENT, traceparent.as_str());
+        }
+        let what = || format!("{}.{} on actor `{actor}`", contract.name, method.name);
+
+        if method.oneway {
+            headers.insert(headers::TIMEOUT_MS, timeout.as_millis().to_string());
+            return match self
+                .nats
+                .publish_with_headers(subject, headers, payload)
+                .await
+            {
+                Ok(()) => Ok(Bytes::new()),
+                Err(e) => Err(match e.kind() {
+                    async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
+                        Error::new(ErrorKind::PayloadTooLarge, format!("{}: {e}", what()))
+                    }
+                    _ => Error::new(ErrorKind::Transport, format!("{}: {e}", what())),
+                }
+                .with_source(e)),
+            };
+        }
+
+        let deadline = Instant::now() + timeout;
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(Error::new(
+                    ErrorKind::TimedOut,
+                    format!("{} got no reply within {timeout:?}", what()),
+                ));
+            }
+            headers.insert(headers::TIMEOUT_MS, remaining.as_millis().to_string());
+            let request = async_nats::Request::new()
+                .payload(payload.clone())
+                .headers(headers.clone())
+                .timeout(Some(remaining));
+            let result = match self.nats.send_request(subject.clone(), request).await {
+                Ok(message) => reply_result(message),
+                Err(e) => Err(self.request_error(e, actor, &what(), timeout)),
+            };
+            match result {
+                Err(e) if method.idempotent && e.kind().is_retryable() => {
+                    let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
+                    tokio::time::sleep(pause).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(250));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn request_error(
+        &self,
+        e: async_nats::RequestError,
+        actor: &str,
+        what: &str,
+        timeout: Duration,
+    ) -> Error {
+        let (kind, message) = match e.kind() {
+            RequestErrorKind::NoResponders => (
+                ErrorKind::NoResponders,
+                format!(
+                    "no actor named `{actor}` is running in lattice `{}` (calling {what}); \
+                     start it on a host, or check the lattice id and actor name",
+                    self.lattice
+                ),
+            ),
+            RequestErrorKind::TimedOut => (
+                ErrorKind::TimedOut,
+                format!("{what} got no reply within {timeout:?}"),
+            ),
+            RequestErrorKind::MaxPayloadExceeded => (
+                ErrorKind::PayloadTooLarge,
+                format!("{what}: {e}; the NATS server's max_payload is {} bytes", self.nats.server_info().max_payload),
+            ),
+            _ => (ErrorKind::Transport, format!("{what}: {e}")),
+        };
+        Error::new(kind, message).with_source(e)
+    }
+}
+
+/// Turns a reply message into its body or the error it carries.
+fn reply_result(message: async_nats::Message) -> Result<Bytes, Error> {
+    let status = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::STATUS))
+        .map(|v| v.as_str().trim().parse::<u16>().unwrap_or(0));
+    match status {
+        None | Some(headers::STATUS_OK) => Ok(message.payload),
+        Some(status) => Err(Error::from_wire(Some(status), &message.payload)),
+    }
+}
+
+/// Options of a call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// The deadline; overrides the method's and the client's default.
+    pub timeout: Option<Duration>,
+    /// A W3C `traceparent` to propagate.
+    pub traceparent: Option<String>,
+}
+
+/// A [`Client`] aimed at one actor: what generated clients are made of.
+#[derive(Clone, Debug)]
+pub struct ActorClient {
+    client: Client,
+    actor: Arc<str>,
+    options: CallOptions,
+}
+
+impl ActorClient {
+    /// A client of `actor` in `lattice` over the NATS connection `nats`.
+    pub fn connect(nats: async_nats::Client, lattice: &str, actor: &str) -> Result<Self, Error> {
+        Client::new(nats, lattice)?.actor(actor)
+    }
+
+    /// The actor called.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// The lattice client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Sets the deadline of each call.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the W3C trace context sent with each call.
+    pub fn with_traceparent(mut self, traceparent: impl Into<String>) -> Self {
+        self.options.traceparent = Some(traceparent.into());
+        self
+    }
+
+    /// Encodes `args`, calls `method` and decodes the reply as `R`.
+    pub async fn call<A: Serialize, R: DeserializeOwned>(
+        &self,
+        contract: &'static ContractDescriptor,
+        method: &'static MethodDescriptor,
+        args: &A,
+    ) -> Result<R, Error> {
+        let payload = Bytes::from(codec::encode(args)?);
+        let reply = self
+            .client
+            .call_raw(&self.actor, contract, method, payload, &self.options)
+            .await?;
+        if method.oneway {
+            return codec::decode(&[0xc0]);
+        }
+        codec::decode_as(
+            &reply,
+            &format_args!("the reply of {}.{}", contract.name, method.name),
+        )
+    }
+}

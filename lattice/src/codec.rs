@@ -1,0 +1,177 @@
+//! The MessagePack codec of the wire protocol.
+//!
+//! Values are encoded with [rmp-serde](https://docs.rs/rmp-serde) with named
+//! fields: a struct is a map from field name to value, an enum variant is its
+//! name (`"Idle"`) or a one-entry map (`{"Busy": 3}`), `Option` is `nil` or the
+//! value, `Result` is `{"Ok": v}` or `{"Err": e}`. This is serde's JSON data
+//! model, so a JSON value of the same shape converts to the same bytes (see
+//! [`json`](crate::json)). Byte fields (`Vec<u8>` in the arguments, `Bytes`)
+//! are MessagePack `bin`, not arrays of integers.
+//!
+//! ```
+//! #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+//! struct Point { x: i32, y: i32 }
+//! let bytes = lattice::codec::encode(&Point { x: 1, y: -2 })?;
+//! assert_eq!(bytes, [0x82, 0xa1, b'x', 0x01, 0xa1, b'y', 0xfe]);
+//! assert_eq!(lattice::codec::decode::<Point>(&bytes)?, Point { x: 1, y: -2 });
+//! # Ok::<(), lattice::Error>(())
+//! ```
+
+use std::io::Cursor;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, ErrorKind};
+
+/// The MessagePack encoding of an empty map: the arguments of a method
+/// without arguments, and what an empty payload stands for.
+pub const EMPTY_MAP: &[u8] = &[0x80];
+
+/// Encodes `value` into a new buffer.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    encode_into(value, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the encoding of `value` to `out`. On error `out` is left as it was.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
+    let start = out.len();
+    let mut ser = rmp_serde::Serializer::new(&mut *out).with_struct_map();
+    match value.serialize(&mut ser) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            out.truncate(start);
+            Err(Error::encode(std::any::type_name::<T>(), e))
+        }
+    }
+}
+
+/// Decodes one value that must fill `bytes` exactly.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    decode_as(bytes, &std::any::type_name::<T>())
+}
+
+/// Like [`decode`], naming `what` was decoded in the error.
+pub fn decode_as<T: DeserializeOwned>(bytes: &[u8], what: &dyn std::fmt::Display) -> Result<T, Error> {
+    let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
+    let value = T::deserialize(&mut de).map_err(|e| Error::decode(what, e))?;
+    let used = de.get_ref().position() as usize;
+    if used != bytes.len() {
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!(
+                "could not decode {what}: {} unexpected bytes after the value",
+                bytes.len() - used
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// Decodes a method's arguments map; an empty payload is an empty map.
+pub fn decode_args<T: DeserializeOwned>(
+    payload: &[u8],
+    contract: &str,
+    method: &str,
+) -> Result<T, Error> {
+    let payload = if payload.is_empty() { EMPTY_MAP } else { payload };
+    decode_as(payload, &format_args!("the arguments of {contract}.{method}"))
+}
+
+/// Serializes a byte container (`Vec<u8>`, `Option<Vec<u8>>`, …) as
+/// MessagePack bin rather than as an array of integers. The generated code
+/// wraps byte return values in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bin<T>(pub T);
+
+impl<T: serde_bytes::Serialize> Serialize for Bin<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde_bytes::Serialize::serialize(&self.0, serializer)
+    }
+}
+
+impl<'de, T: serde_bytes::Deserialize<'de>> serde::Deserialize<'de> for Bin<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Bin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    enum Mode {
+        Idle,
+        Busy(u32),
+        Moving { x: i32 },
+    }
+
+    #[test]
+    fn enums_use_names_like_json() {
+        assert_eq!(encode(&Mode::Idle).unwrap(), b"\xa4Idle");
+        assert_eq!(encode(&Mode::Busy(3)).unwrap(), b"\x81\xa4Busy\x03");
+        assert_eq!(
+            encode(&Mode::Moving { x: 1 }).unwrap(),
+            b"\x81\xa6Moving\x81\xa1x\x01"
+        );
+        let ok: Result<u8, String> = Ok(1);
+        assert_eq!(encode(&ok).unwrap(), b"\x81\xa2Ok\x01");
+        for m in [Mode::Idle, Mode::Busy(7), Mode::Moving { x: -4 }] {
+            assert_eq!(decode::<Mode>(&encode(&m).unwrap()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn bytes_are_bin() {
+        let data = vec![1u8, 2, 3];
+        assert_eq!(encode(&Bin(&data)).unwrap(), [0xc4, 3, 1, 2, 3]);
+        assert_eq!(decode::<Bin<Vec<u8>>>(&[0xc4, 3, 1, 2, 3]).unwrap().0, data);
+        // An array of integers is still accepted.
+        assert_eq!(decode::<Bin<Vec<u8>>>(&[0x93, 1, 2, 3]).unwrap().0, data);
+        assert_eq!(encode(&Bin(Some(&data[..]))).unwrap(), [0xc4, 3, 1, 2, 3]);
+    }
+
+    #[test]
+    fn decode_errors_are_typed_and_precise() {
+        let err = decode::<u32>(b"").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode);
+        let err = decode::<u32>(&[0x01, 0x02]).unwrap_err();
+        assert!(err.message().contains("1 unexpected bytes"), "{err}");
+        let err = decode::<String>(&[0xc1]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode);
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Args {
+            by: u64,
+        }
+        let err = decode_args::<Args>(&[], "counter", "add").unwrap_err();
+        assert!(err.message().contains("counter.add"), "{err}");
+        assert!(err.message().contains("missing field `by`"), "{err}");
+    }
+
+    #[test]
+    fn empty_payload_is_an_empty_map() {
+        #[derive(Debug, Deserialize, PartialEq)]
+        struct NoArgs {}
+        assert_eq!(decode_args::<NoArgs>(&[], "c", "m").unwrap(), NoArgs {});
+        assert_eq!(decode_args::<NoArgs>(EMPTY_MAP, "c", "m").unwrap(), NoArgs {});
+    }
+
+    #[test]
+    fn failed_encode_leaves_buffer_alone() {
+        struct Fails;
+        impl Serialize for Fails {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("nope"))
+            }
+        }
+        let mut out = vec![1, 2];
+        let err = encode_into(&(1u8, Fails), &mut out).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Encode);
+        assert_eq!(out, [1, 2]);
+    }
+}

@@ -1,0 +1,196 @@
+//! Contract metadata: what a contract is called, its version, its methods.
+
+use serde::Serialize;
+
+/// A contract: implemented by the macro for `dyn YourTrait`.
+///
+/// ```
+/// #[lattice::contract(version = 3)]
+/// pub trait KeyValue {
+///     fn get(&self, key: String) -> Option<String>;
+/// }
+/// use lattice::Contract;
+/// assert_eq!(<dyn KeyValue as Contract>::NAME, "key_value");
+/// assert_eq!(<dyn KeyValue as Contract>::VERSION, 3);
+/// assert_eq!(<dyn KeyValue as Contract>::DESCRIPTOR.methods[0].name, "get");
+/// ```
+pub trait Contract: 'static {
+    /// Everything known about the contract.
+    const DESCRIPTOR: &'static ContractDescriptor;
+    /// The contract's wire name.
+    const NAME: &'static str = Self::DESCRIPTOR.name;
+    /// The contract's version.
+    const VERSION: u32 = Self::DESCRIPTOR.version;
+    /// The contract's fingerprint (see [`fingerprint`]).
+    const FINGERPRINT: u64 = Self::DESCRIPTOR.fingerprint;
+}
+
+/// A contract described as data, for introspection, discovery and the CLI.
+///
+/// Built by `#[lattice::contract]`; serializes to the shape carried in
+/// discovery replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ContractDescriptor {
+    /// The wire name, e.g. `counter`.
+    pub name: &'static str,
+    /// The version given in `#[lattice::contract(version = N)]`.
+    pub version: u32,
+    /// The fingerprint of the method signatures (see [`fingerprint`]).
+    #[serde(serialize_with = "serialize_fingerprint")]
+    pub fingerprint: u64,
+    /// The trait's doc comment.
+    pub docs: &'static str,
+    /// The methods, in declaration order.
+    pub methods: &'static [MethodDescriptor],
+}
+
+fn serialize_fingerprint<S: serde::Serializer>(fp: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{fp:016x}"))
+}
+
+impl ContractDescriptor {
+    /// The method with wire name `name`.
+    pub fn method(&self, name: &str) -> Option<&'static MethodDescriptor> {
+        self.methods.iter().find(|m| m.name == name)
+    }
+
+    /// The fingerprint as sent in the fingerprint header: 16 lowercase hex digits.
+    pub fn fingerprint_hex(&self) -> String {
+        format!("{:016x}", self.fingerprint)
+    }
+
+    /// The method names, comma separated (for error messages).
+    pub fn method_list(&self) -> String {
+        let names: Vec<&str> = self.methods.iter().map(|m| m.name).collect();
+        names.join(", ")
+    }
+}
+
+/// One method of a contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MethodDescriptor {
+    /// The wire name (the Rust method name).
+    pub name: &'static str,
+    /// The method's doc comment.
+    pub docs: &'static str,
+    /// The arguments, in order.
+    pub args: &'static [ArgDescriptor],
+    /// The return type as written, e.g. `Result<(), CounterError>`; `()` when none.
+    pub returns: &'static str,
+    /// Whether the return type is bytes (`Vec<u8>`, `Bytes`, …), carried as
+    /// MessagePack bin.
+    pub returns_bytes: bool,
+    /// Whether the return type is a `Result<T, E>`, whose error is the user's
+    /// data (encoded as `{"Ok": T}` or `{"Err": E}`).
+    pub returns_result: bool,
+    /// Whether the method takes `&mut self`.
+    pub mutating: bool,
+    /// Whether clients may retry the call (`#[lattice(idempotent)]`).
+    pub idempotent: bool,
+    /// Whether the call has no reply (`#[lattice(oneway)]`).
+    pub oneway: bool,
+    /// The default deadline of a call, from `#[lattice(timeout = "…")]`.
+    pub timeout_ms: Option<u64>,
+}
+
+/// One argument of a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ArgDescriptor {
+    /// The argument's name: its key in the arguments map.
+    pub name: &'static str,
+    /// Its type as written, e.g. `Vec<u8>`.
+    pub ty: &'static str,
+    /// Whether it is bytes, carried as MessagePack bin.
+    pub bytes: bool,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+const fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(FNV_PRIME);
+        i += 1;
+    }
+    hash
+}
+
+/// The fingerprint of a contract's method signatures.
+///
+/// Each method contributes the FNV-1a 64 hash of its signature text
+/// `name(arg:Type,arg:Type)->Return`; the contributions are combined with a
+/// wrapping sum, so the order of methods in the trait does not matter, while
+/// renaming a method or an argument, or changing a type, does. Docs, timeouts
+/// and flags do not take part. Computed at compile time by the macro.
+///
+/// ```
+/// # #[lattice::contract] pub trait Echo { fn echo(&self, text: String) -> String; }
+/// use lattice::Contract;
+/// let d = <dyn Echo as Contract>::DESCRIPTOR;
+/// assert_eq!(d.fingerprint, lattice::fingerprint(d.methods));
+/// ```
+pub const fn fingerprint(methods: &[MethodDescriptor]) -> u64 {
+    let mut sum: u64 = 0;
+    let mut i = 0;
+    while i < methods.len() {
+        let m = &methods[i];
+        let mut h = fnv(FNV_OFFSET, m.name.as_bytes());
+        h = fnv(h, b"(");
+        let mut a = 0;
+        while a < m.args.len() {
+            if a > 0 {
+                h = fnv(h, b",");
+            }
+            h = fnv(h, m.args[a].name.as_bytes());
+            h = fnv(h, b":");
+            h = fnv(h, m.args[a].ty.as_bytes());
+            a += 1;
+        }
+        h = fnv(h, b")->");
+        h = fnv(h, m.returns.as_bytes());
+        sum = sum.wrapping_add(h);
+        i += 1;
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn method(name: &'static str, args: &'static [ArgDescriptor], returns: &'static str) -> MethodDescriptor {
+        MethodDescriptor {
+            name,
+            docs: "",
+            args,
+            returns,
+            returns_bytes: false,
+            returns_result: false,
+            mutating: false,
+            idempotent: false,
+            oneway: false,
+            timeout_ms: None,
+        }
+    }
+
+    const BY: &[ArgDescriptor] = &[ArgDescriptor { name: "by", ty: "u64", bytes: false }];
+    const AMOUNT: &[ArgDescriptor] = &[ArgDescriptor { name: "amount", ty: "u64", bytes: false }];
+
+    #[test]
+    fn fingerprint_ignores_order_but_not_signatures() {
+        let a = [method("add", BY, "u64"), method("get", &[], "u64")];
+        let b = [method("get", &[], "u64"), method("add", BY, "u64")];
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        let renamed_arg = [method("add", AMOUNT, "u64"), method("get", &[], "u64")];
+        assert_ne!(fingerprint(&a), fingerprint(&renamed_arg));
+        let other_return = [method("add", BY, "u32"), method("get", &[], "u64")];
+        assert_ne!(fingerprint(&a), fingerprint(&other_return));
+        let mut idempotent = a;
+        idempotent[1].idempotent = true;
+        assert_eq!(fingerprint(&a), fingerprint(&idempotent));
+        // Stable across releases: this is the wire value.
+        assert_eq!(fingerprint(&a), 0x5b4f_1f5e_8b8b_cd4d, "{:016x}", fingerprint(&a));
+    }
+}

@@ -1,0 +1,142 @@
+//! Calls from inside an actor to other actors.
+//!
+//! The generated `…GuestClient` types call through a [`GuestTransport`]. Inside
+//! a lattice host, the actor SDK installs the transport that goes through the
+//! host's `call` import ([`install`]); [`HostTransport`], the default
+//! transport of every guest client, forwards to it. Tests and in-process uses
+//! pass their own transport with `with_transport`.
+
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec;
+use crate::contract::{ContractDescriptor, MethodDescriptor};
+use crate::error::{Error, ErrorKind};
+use crate::names::{NameKind, validate};
+
+/// One outgoing call from a guest.
+#[derive(Debug, Clone, Copy)]
+pub struct OutgoingCall<'a> {
+    /// The actor called.
+    pub actor: &'a str,
+    /// The contract.
+    pub contract: &'static ContractDescriptor,
+    /// The method; `method.oneway` says whether a reply is awaited.
+    pub method: &'static MethodDescriptor,
+    /// The MessagePack arguments map.
+    pub payload: &'a [u8],
+    /// The deadline the caller asked for, if any; the host caps it by the
+    /// caller's own remaining deadline.
+    pub timeout: Option<Duration>,
+}
+
+/// Carries calls out of a guest.
+pub trait GuestTransport {
+    /// Makes the call and returns the reply body (empty for oneway calls).
+    fn call(&self, call: OutgoingCall<'_>) -> Result<Vec<u8>, Error>;
+}
+
+impl<T: GuestTransport + ?Sized> GuestTransport for &T {
+    fn call(&self, call: OutgoingCall<'_>) -> Result<Vec<u8>, Error> {
+        (**self).call(call)
+    }
+}
+
+static INSTALLED: OnceLock<&'static (dyn GuestTransport + Send + Sync)> = OnceLock::new();
+
+/// Installs the process-wide transport behind [`HostTransport`]. The actor SDK
+/// does this; returns `false` if one was installed already.
+pub fn install(transport: &'static (dyn GuestTransport + Send + Sync)) -> bool {
+    INSTALLED.set(transport).is_ok()
+}
+
+/// The default transport of guest clients: the one the actor SDK installed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostTransport;
+
+impl GuestTransport for HostTransport {
+    fn call(&self, call: OutgoingCall<'_>) -> Result<Vec<u8>, Error> {
+        match INSTALLED.get() {
+            Some(transport) => transport.call(call),
+            None => Err(Error::new(
+                ErrorKind::Transport,
+                format!(
+                    "cannot call {}.{} on actor `{}`: no guest transport is installed; \
+                     guest clients work inside an actor built with the actor SDK, \
+                     or with a transport given to `with_transport`",
+                    call.contract.name, call.method.name, call.actor
+                ),
+            )),
+        }
+    }
+}
+
+/// The shared part of every generated guest client: which actor, over which
+/// transport, with which deadline.
+#[derive(Clone)]
+pub struct GuestStub<T> {
+    actor: String,
+    transport: T,
+    timeout: Option<Duration>,
+}
+
+impl<T> fmt::Debug for GuestStub<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuestStub")
+            .field("actor", &self.actor)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: GuestTransport> GuestStub<T> {
+    /// A stub for `actor`; fails if the name breaks the naming rule.
+    pub fn new(transport: T, actor: &str) -> Result<Self, Error> {
+        validate(NameKind::Actor, actor)?;
+        Ok(GuestStub {
+            actor: actor.to_owned(),
+            transport,
+            timeout: None,
+        })
+    }
+
+    /// The actor called.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// Sets the deadline of each call.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = Some(timeout);
+    }
+
+    /// Encodes `args`, calls `method` and decodes the reply as `R`.
+    pub fn call<A: Serialize, R: DeserializeOwned>(
+        &self,
+        contract: &'static ContractDescriptor,
+        method: &'static MethodDescriptor,
+        args: &A,
+    ) -> Result<R, Error> {
+        let payload = codec::encode(args)?;
+        let timeout = self.timeout.or(method.timeout_ms.map(Duration::from_millis));
+        let reply = self.transport.call(OutgoingCall {
+            actor: &self.actor,
+            contract,
+            method,
+            payload: &payload,
+            timeout,
+        })?;
+        if method.oneway {
+            // Oneway methods return `()`, which decodes from nil.
+            return codec::decode(&[0xc0]);
+        }
+        codec::decode_as(
+            &reply,
+            &format_args!("the reply of {}.{}", contract.name, method.name),
+        )
+    }
+}

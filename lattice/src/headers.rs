@@ -1,0 +1,29 @@
+//! NATS header names of the wire protocol.
+//!
+//! Requests carry [`CONTRACT`], [`CONTRACT_VERSION`], [`FINGERPRINT`],
+//! [`TIMEOUT_MS`] and, when tracing, [`TRACEPARENT`]. Replies that are errors
+//! carry [`STATUS`]; their body is a MessagePack map `{kind, message}` (see
+//! [`Error::to_wire`](crate::Error::to_wire)). A reply without [`STATUS`] (or
+//! with status `200`) is a success whose body is the method's MessagePack
+//! encoded return value.
+
+/// The contract's wire name, e.g. `counter`.
+pub const CONTRACT: &str = "Lattice-Contract";
+/// The contract version the caller was built against, as decimal text.
+pub const CONTRACT_VERSION: &str = "Lattice-Contract-Version";
+/// The contract fingerprint the caller was built against: 16 lowercase hex
+/// digits. A mismatch is answered with a `contract_mismatch` error.
+pub const FINGERPRINT: &str = "Lattice-Fingerprint";
+/// The caller's remaining time budget in milliseconds, as decimal text.
+///
+/// A relative budget (like gRPC's `grpc-timeout`) rather than an absolute
+/// deadline, so hosts need no synchronized clocks: the receiver turns it into a
+/// local deadline on arrival, and passes the remainder on to nested calls.
+pub const TIMEOUT_MS: &str = "Lattice-Timeout-Ms";
+/// W3C trace context.
+pub const TRACEPARENT: &str = "traceparent";
+/// On error replies: the numeric status of the error kind (see
+/// [`ErrorKind::status`](crate::ErrorKind::status)).
+pub const STATUS: &str = "Lattice-Status";
+/// The status of a successful reply, when a status is sent at all.
+pub const STATUS_OK: u16 = 200;

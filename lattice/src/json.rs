@@ -1,0 +1,202 @@
+//! JSON <-> MessagePack through method descriptors (feature `json`).
+//!
+//! The CLI and bridges to other languages call actors with JSON: the
+//! arguments object is encoded in the order of the method's descriptor, so it
+//! gives the same bytes as the generated Rust client; arguments the descriptor
+//! marks as bytes are sent as MessagePack `bin`, from a JSON string (its UTF-8
+//! bytes) or an array of integers 0-255.
+//!
+//! ```
+//! #[lattice::contract]
+//! pub trait Counter { fn add(&mut self, by: u64) -> u64; }
+//! use lattice::Contract;
+//! let add = <dyn Counter as Contract>::DESCRIPTOR.method("add").unwrap();
+//! let json = serde_json::json!({ "by": 5 });
+//! let bytes = lattice::json::args_from_json(add, &json)?;
+//! assert_eq!(bytes, lattice::codec::encode(&CounterAddArgs { by: 5 })?);
+//! # Ok::<(), lattice::Error>(())
+//! ```
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde_json::{Map, Number, Value};
+
+use crate::codec;
+use crate::contract::{ArgDescriptor, MethodDescriptor};
+use crate::error::{Error, ErrorKind};
+
+/// Encodes a JSON arguments value for `method`: an object keyed by argument
+/// name, an array of arguments in order, or `null` for none.
+pub fn args_from_json(method: &MethodDescriptor, args: &Value) -> Result<Vec<u8>, Error> {
+    let bad = |message: String| {
+        Error::new(
+            ErrorKind::Encode,
+            format!("arguments of `{}`: {message}; {}", method.name, signature(method)),
+        )
+    };
+    let mut entries: Vec<(&ArgDescriptor, &Value)> = Vec::with_capacity(method.args.len());
+    match args {
+        Value::Null => {}
+        Value::Object(map) => {
+            if let Some(unknown) = map.keys().find(|k| !method.args.iter().any(|a| a.name == *k)) {
+                return Err(bad(format!("unknown argument `{unknown}`")));
+            }
+            for arg in method.args {
+                if let Some(value) = map.get(arg.name) {
+                    entries.push((arg, value));
+                }
+            }
+        }
+        Value::Array(items) => {
+            if items.len() > method.args.len() {
+                return Err(bad(format!(
+                    "{} arguments given, the method takes {}",
+                    items.len(),
+                    method.args.len()
+                )));
+            }
+            entries.extend(method.args.iter().zip(items));
+        }
+        other => {
+            return Err(bad(format!(
+                "expected an object of named arguments, an array or null, got {}",
+                kind_of(other)
+            )));
+        }
+    }
+    let mut converted = Vec::with_capacity(entries.len());
+    for (arg, value) in entries {
+        let value = if arg.bytes {
+            ArgValue::Bytes(bytes_from_json(value).map_err(|m| bad(format!("argument `{}`: {m}", arg.name)))?)
+        } else {
+            ArgValue::Json(value)
+        };
+        converted.push((arg.name, value));
+    }
+    codec::encode(&ArgsMap(converted))
+}
+
+/// Decodes a reply of `method` into JSON. `bin` becomes an array of integers.
+pub fn reply_to_json(method: &MethodDescriptor, reply: &[u8]) -> Result<Value, Error> {
+    if method.oneway {
+        return Ok(Value::Null);
+    }
+    to_json(reply)
+}
+
+/// Decodes any MessagePack value into JSON.
+pub fn to_json(bytes: &[u8]) -> Result<Value, Error> {
+    let mut rest = bytes;
+    let value = rmpv::decode::read_value(&mut rest).map_err(|e| {
+        Error::new(ErrorKind::Decode, format!("could not decode MessagePack: {e}")).with_source(e)
+    })?;
+    if !rest.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!("could not decode MessagePack: {} unexpected bytes after the value", rest.len()),
+        ));
+    }
+    Ok(rmpv_to_json(value))
+}
+
+fn rmpv_to_json(value: rmpv::Value) -> Value {
+    use rmpv::Value as M;
+    match value {
+        M::Nil => Value::Null,
+        M::Boolean(b) => Value::Bool(b),
+        M::Integer(i) => match (i.as_u64(), i.as_i64()) {
+            (Some(u), _) => Value::Number(u.into()),
+            (None, Some(s)) => Value::Number(s.into()),
+            _ => Value::Null,
+        },
+        M::F32(f) => Number::from_f64(f64::from(f)).map_or(Value::Null, Value::Number),
+        M::F64(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
+        M::String(s) => Value::String(match s.into_str() {
+            Some(s) => s,
+            None => String::new(),
+        }),
+        M::Binary(b) => Value::Array(b.into_iter().map(|x| Value::Number(x.into())).collect()),
+        M::Array(items) => Value::Array(items.into_iter().map(rmpv_to_json).collect()),
+        M::Map(entries) => {
+            let mut map = Map::with_capacity(entries.len());
+            for (k, v) in entries {
+                let key = match k {
+                    M::String(s) => s.into_str().unwrap_or_default(),
+                    other => rmpv_to_json(other).to_string(),
+                };
+                map.insert(key, rmpv_to_json(v));
+            }
+            Value::Object(map)
+        }
+        M::Ext(tag, data) => {
+            let mut map = Map::new();
+            map.insert("ext".into(), Value::Number(tag.into()));
+            map.insert(
+                "data".into(),
+                Value::Array(data.into_iter().map(|x| Value::Number(x.into())).collect()),
+            );
+            Value::Object(map)
+        }
+    }
+}
+
+fn bytes_from_json(value: &Value) -> Result<Option<Vec<u8>>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.as_bytes().to_vec())),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| {
+                v.as_u64()
+                    .and_then(|n| u8::try_from(n).ok())
+                    .ok_or_else(|| format!("bytes are a string or an array of integers 0-255, found {v}"))
+            })
+            .collect::<Result<Vec<u8>, String>>()
+            .map(Some),
+        other => Err(format!(
+            "bytes are a string or an array of integers 0-255, got {}",
+            kind_of(other)
+        )),
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The method's signature, for error messages.
+pub fn signature(method: &MethodDescriptor) -> String {
+    let args: Vec<String> = method
+        .args
+        .iter()
+        .map(|a| format!("{}: {}", a.name, a.ty))
+        .collect();
+    format!("{}({}) -> {}", method.name, args.join(", "), method.returns)
+}
+
+enum ArgValue<'a> {
+    Json(&'a Value),
+    Bytes(Option<Vec<u8>>),
+}
+
+struct ArgsMap<'a>(Vec<(&'static str, ArgValue<'a>)>);
+
+impl Serialize for ArgsMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            match value {
+                ArgValue::Json(v) => map.serialize_entry(name, v)?,
+                ArgValue::Bytes(b) => map.serialize_entry(name, &codec::Bin(b))?,
+            }
+        }
+        map.end()
+    }
+}
