@@ -187,7 +187,7 @@ mod tests {
             (parse_quote!(Result<(), CounterError>), "Result<(), CounterError>"),
             (parse_quote!(std::collections::HashMap<String, Vec<Option<u32>>>), "std::collections::HashMap<String, Vec<Option<u32>>>"),
             (parse_quote!(&'static str), "&'static str"),
-            (parse_quote!(&mut [u8]), "&mut [u8]"),
+            (parse_quote!(&mut [u8]), "&mut[u8]"),
             (parse_quote!(dyn Fn(u8) -> u8), "dyn Fn(u8)->u8"),
             (parse_quote!([u8; 4]), "[u8;4]"),
         ];

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
-use syn::{LitInt, LitStr, Path, Token};
+use syn::{Lit, LitStr, Path, Token};
 
 mod kw {
     syn::custom_keyword!(version);
@@ -31,9 +31,16 @@ impl Parse for ContractOptions {
             if lookahead.peek(kw::version) {
                 let key: kw::version = input.parse()?;
                 input.parse::<Token![=]>()?;
-                let lit: LitInt = input.parse()?;
-                let version = lit.base10_parse::<u32>().map_err(|_| {
-                    syn::Error::new(lit.span(), "`version` is a whole number from 0 to 4294967295")
+                let lit: Lit = input.parse()?;
+                let version = match &lit {
+                    Lit::Int(int) => int.base10_parse::<u32>().ok(),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    syn::Error::new(
+                        lit.span(),
+                        "`version` is a whole number from 0 to 4294967295, e.g. `version = 2`",
+                    )
                 })?;
                 set_once(&mut options.version, version, key.span, "version")?;
             } else if lookahead.peek(kw::name) {

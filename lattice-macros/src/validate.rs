@@ -222,8 +222,8 @@ fn lower_method(
                 errors,
                 r,
                 format!(
-                    "unsupported receiver `{}`: contract methods take `&self` or `&mut self`",
-                    quote::quote!(#r).to_string().replace(" : ", ": ")
+                    "unsupported receiver `self: {}`: contract methods take `&self` or `&mut self`",
+                    ast::type_text(&r.ty)
                 ),
             );
             false

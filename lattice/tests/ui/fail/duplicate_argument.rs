@@ -1,0 +1,6 @@
+#[lattice::contract]
+pub trait Math {
+    fn add(&self, a: u64, a: u64) -> u64;
+}
+
+fn main() {}

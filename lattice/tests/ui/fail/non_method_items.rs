@@ -1,0 +1,8 @@
+#[lattice::contract]
+pub trait Store {
+    const LIMIT: usize;
+    type Item;
+    fn get(&self) -> u64;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[lattice::contract]
+pub struct Counter {
+    total: u64,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[lattice::contract]
+pub trait Counter {
+    #[lattice(oneway)]
+    fn add(&mut self, by: u64) -> u64;
+}
+
+fn main() {}
