@@ -13,6 +13,9 @@ mod expand;
 mod parse;
 mod validate;
 
+#[cfg(test)]
+mod golden;
+
 use proc_macro::TokenStream;
 
 /// Turns a trait into a lattice contract. See `lattice::contract`.

@@ -118,6 +118,7 @@ fn main() -> anyhow::Result<()> {
     println!("  reset(); get() = {}", counter.get()?);
 
     println!("\nthe same call from JSON, through the method descriptors:");
+    // ANCHOR: json
     let add = contract.method("add").context("the contract has `add`")?;
     let json = serde_json::json!({ "by": 7 });
     let from_json = lattice::json::args_from_json(add, &json)?;
@@ -135,6 +136,7 @@ fn main() -> anyhow::Result<()> {
         &mut reply,
     )?;
     println!("  reply as JSON: {}", lattice::json::reply_to_json(add, &reply)?);
+    // ANCHOR_END: json
 
     println!("\nbad input gets typed errors:");
     let mut actor = MemoryCounter::default();
