@@ -2,7 +2,10 @@
 //! and types, so generated code points back at the user's source.
 
 use quote::ToTokens;
-use syn::{Attribute, Expr, ExprLit, GenericArgument, Ident, Lit, Meta, Path, PathArguments, Type, Visibility};
+use syn::{
+    Attribute, Expr, ExprLit, GenericArgument, Ident, Lit, Meta, Path, PathArguments, Type,
+    Visibility,
+};
 
 /// A validated contract.
 pub(crate) struct Contract {
@@ -82,7 +85,9 @@ impl Bytes {
     /// Classifies a type by its last path segments.
     pub(crate) fn of(ty: &Type) -> Bytes {
         match last_segment(ty) {
-            Some((name, args)) if name == "Vec" && single_arg(args).is_some_and(is_u8) => Bytes::Wrapped,
+            Some((name, args)) if name == "Vec" && single_arg(args).is_some_and(is_u8) => {
+                Bytes::Wrapped
+            }
             Some((name, args)) if name == "Option" => match single_arg(args).map(Bytes::of) {
                 Some(Bytes::Wrapped) => Bytes::Wrapped,
                 Some(Bytes::Native) => Bytes::Native,
@@ -138,7 +143,8 @@ pub(crate) fn type_text(ty: &Type) -> String {
         if c == ' ' {
             let before = out.chars().last();
             let after = chars.get(i + 1).copied();
-            let wordy = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '\'');
+            let wordy =
+                |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '\'');
             if wordy(before) && wordy(after) {
                 out.push(' ');
             }
@@ -157,13 +163,14 @@ pub(crate) fn type_text(ty: &Type) -> String {
 pub(crate) fn docs(attrs: &[Attribute]) -> String {
     let mut lines = Vec::new();
     for attr in attrs {
-        if let Meta::NameValue(nv) = &attr.meta {
-            if nv.path.is_ident("doc") {
-                if let Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) = &nv.value {
-                    let line = s.value();
-                    lines.push(line.strip_prefix(' ').map(str::to_owned).unwrap_or(line));
-                }
-            }
+        if let Meta::NameValue(nv) = &attr.meta
+            && nv.path.is_ident("doc")
+            && let Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) = &nv.value
+        {
+            let line = s.value();
+            lines.push(line.strip_prefix(' ').map(str::to_owned).unwrap_or(line));
         }
     }
     lines.join("\n").trim().to_owned()
@@ -184,8 +191,14 @@ mod tests {
     fn type_text_is_normalized() {
         let cases: Vec<(Type, &str)> = vec![
             (parse_quote!(Vec<u8>), "Vec<u8>"),
-            (parse_quote!(Result<(), CounterError>), "Result<(), CounterError>"),
-            (parse_quote!(std::collections::HashMap<String, Vec<Option<u32>>>), "std::collections::HashMap<String, Vec<Option<u32>>>"),
+            (
+                parse_quote!(Result<(), CounterError>),
+                "Result<(), CounterError>",
+            ),
+            (
+                parse_quote!(std::collections::HashMap<String, Vec<Option<u32>>>),
+                "std::collections::HashMap<String, Vec<Option<u32>>>",
+            ),
             (parse_quote!(&'static str), "&'static str"),
             (parse_quote!(&mut [u8]), "&mut[u8]"),
             (parse_quote!(dyn Fn(u8) -> u8), "dyn Fn(u8)->u8"),

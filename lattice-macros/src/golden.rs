@@ -20,7 +20,12 @@ fn expand_file(source: &str) -> String {
         let position = item_trait
             .attrs
             .iter()
-            .position(|a| a.path().segments.last().is_some_and(|s| s.ident == "contract"))
+            .position(|a| {
+                a.path()
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "contract")
+            })
             .expect("the golden input has a #[lattice::contract] trait");
         let attr = item_trait.attrs.remove(position);
         let args = match attr.meta {
@@ -41,8 +46,15 @@ fn expand_file(source: &str) -> String {
     // rather than as one long line of macro tokens.
     let mut client_items = Vec::new();
     expanded.items.retain(|item| match item {
-        syn::Item::Macro(m) if m.mac.path.segments.last().is_some_and(|s| s.ident == "cfg_client") => {
-            let inner: syn::File = syn::parse2(m.mac.tokens.clone()).expect("cfg_client! holds items");
+        syn::Item::Macro(m)
+            if m.mac
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "cfg_client") =>
+        {
+            let inner: syn::File =
+                syn::parse2(m.mac.tokens.clone()).expect("cfg_client! holds items");
             client_items.push(prettyplease::unparse(&inner));
             false
         }
@@ -66,7 +78,8 @@ fn inputs() -> Vec<PathBuf> {
         .expect("tests/expand exists")
         .map(|e| e.expect("readable entry").path())
         .filter(|p| {
-            p.extension().is_some_and(|e| e == "rs") && !p.to_string_lossy().ends_with(".expanded.rs")
+            p.extension().is_some_and(|e| e == "rs")
+                && !p.to_string_lossy().ends_with(".expanded.rs")
         })
         .collect();
     inputs.sort();

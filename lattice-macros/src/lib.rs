@@ -1,9 +1,9 @@
 //! Procedural macros of Lattice. Use them through the `lattice` crate
 //! (`#[lattice::contract]`), which documents them.
 //!
-//! The contract macro is a pipeline: [`parse`] reads the attribute options,
-//! [`validate`] checks the trait and lowers it to the plain data of [`ast`]
-//! (collecting every error), and [`expand`] turns that data into code.
+//! The contract macro is a pipeline: `parse` reads the attribute options,
+//! `validate` checks the trait and lowers it to the plain data of `ast`
+//! (collecting every error), and `expand` turns that data into code.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

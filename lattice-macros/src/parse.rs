@@ -112,14 +112,19 @@ impl MethodOptions {
 fn parse_timeout(lit: &LitStr) -> syn::Result<Duration> {
     let text = lit.value();
     match humantime::parse_duration(&text) {
-        Ok(d) if d.is_zero() => Err(syn::Error::new(lit.span(), "`timeout` must be longer than zero")),
+        Ok(d) if d.is_zero() => Err(syn::Error::new(
+            lit.span(),
+            "`timeout` must be longer than zero",
+        )),
         Ok(d) if d.as_millis() > u128::from(u64::MAX) => {
             Err(syn::Error::new(lit.span(), "`timeout` is too long"))
         }
         Ok(d) => Ok(d),
         Err(e) => Err(syn::Error::new(
             lit.span(),
-            format!("invalid `timeout` {text:?} ({e}): expected a duration such as \"500ms\", \"2s\" or \"1m\""),
+            format!(
+                "invalid `timeout` {text:?} ({e}): expected a duration such as \"500ms\", \"2s\" or \"1m\""
+            ),
         )),
     }
 }

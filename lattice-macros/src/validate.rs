@@ -41,7 +41,10 @@ pub(crate) fn lower(
         Some(lit) => {
             let name = lit.value();
             if !is_wire_name(&name) {
-                errors.spanned(lit, format!("contract name {name:?} breaks the naming rule: {NAME_RULE}"));
+                errors.spanned(
+                    lit,
+                    format!("contract name {name:?} breaks the naming rule: {NAME_RULE}"),
+                );
             }
             name
         }
@@ -72,8 +75,9 @@ pub(crate) fn lower(
                         errors.spanned(&method.ident, format!("duplicate method `{}`", method.name));
                     }
                     let args_type = method.args_ident.to_string();
-                    if let Some(other) = seen_args_types.insert(args_type.clone(), method.name.clone()) {
-                        if other != method.name {
+                    if let Some(other) = seen_args_types.insert(args_type.clone(), method.name.clone())
+                        && other != method.name
+                    {
                             errors.spanned(
                                 &method.ident,
                                 format!(
@@ -81,7 +85,6 @@ pub(crate) fn lower(
                                     method.name
                                 ),
                             );
-                        }
                     }
                     methods.push(method);
                 }
@@ -136,7 +139,11 @@ fn take_method_options(f: &mut TraitItemFn, errors: &mut Errors) -> MethodOption
     for attr in f.attrs.drain(..) {
         if attr.path().is_ident("lattice") {
             let parsed = match &attr.meta {
-                syn::Meta::List(list) => list.parse_args_with(|input: syn::parse::ParseStream<'_>| options.parse_into(input)),
+                syn::Meta::List(list) => {
+                    list.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+                        options.parse_into(input)
+                    })
+                }
                 _ => Err(syn::Error::new_spanned(
                     &attr,
                     "expected `#[lattice(...)]` with one of: `timeout`, `idempotent`, `oneway`",
@@ -192,7 +199,11 @@ fn lower_method(
         );
     }
     if let Some(w) = &sig.generics.where_clause {
-        fail(errors, w, "contract methods cannot have a where clause".into());
+        fail(
+            errors,
+            w,
+            "contract methods cannot have a where clause".into(),
+        );
     }
     if let Some(v) = &sig.variadic {
         fail(errors, v, "contract methods cannot be variadic".into());
@@ -203,7 +214,9 @@ fn lower_method(
         fail(
             errors,
             &sig.ident,
-            format!("method name `{name}` breaks the naming rule of the wire ({NAME_RULE}); use snake_case"),
+            format!(
+                "method name `{name}` breaks the naming rule of the wire ({NAME_RULE}); use snake_case"
+            ),
         );
     } else if RESERVED_METHODS.contains(&name.as_str()) || name.starts_with("__") {
         fail(
@@ -241,7 +254,8 @@ fn lower_method(
             fail(
                 errors,
                 &sig.ident,
-                "contract methods take `&self` or `&mut self`: a call is made on a running actor".into(),
+                "contract methods take `&self` or `&mut self`: a call is made on a running actor"
+                    .into(),
             );
             false
         }
@@ -261,7 +275,8 @@ fn lower_method(
                 fail(
                     errors,
                     w,
-                    "arguments need a name: it is their key in the arguments map on the wire".into(),
+                    "arguments need a name: it is their key in the arguments map on the wire"
+                        .into(),
                 );
                 continue;
             }
@@ -269,7 +284,8 @@ fn lower_method(
                 fail(
                     errors,
                     other,
-                    "argument patterns are not supported: name the argument, e.g. `point: Point`".into(),
+                    "argument patterns are not supported: name the argument, e.g. `point: Point`"
+                        .into(),
                 );
                 continue;
             }
@@ -279,14 +295,20 @@ fn lower_method(
             fail(
                 errors,
                 &ident,
-                format!("argument names starting with `__` are reserved for generated code: rename `{arg_name}`"),
+                format!(
+                    "argument names starting with `__` are reserved for generated code: rename `{arg_name}`"
+                ),
             );
         }
         if seen.insert(arg_name.clone(), ()).is_some() {
             fail(errors, &ident, format!("duplicate argument `{arg_name}`"));
         }
         if let Some(message) = unsendable(&pat_type.ty) {
-            fail(errors, &pat_type.ty, format!("argument `{arg_name}`: {message}"));
+            fail(
+                errors,
+                &pat_type.ty,
+                format!("argument `{arg_name}`: {message}"),
+            );
         }
         args.push(Arg {
             ident,
@@ -368,8 +390,12 @@ fn unsendable(ty: &Type) -> Option<String> {
                 _ => "",
             }
         )),
-        Type::ImplTrait(_) => Some("`impl Trait` cannot cross the wire; use a concrete type".into()),
-        Type::TraitObject(_) => Some("trait objects cannot cross the wire; use a concrete type".into()),
+        Type::ImplTrait(_) => {
+            Some("`impl Trait` cannot cross the wire; use a concrete type".into())
+        }
+        Type::TraitObject(_) => {
+            Some("trait objects cannot cross the wire; use a concrete type".into())
+        }
         Type::Ptr(_) => Some("raw pointers cannot cross the wire".into()),
         Type::BareFn(_) => Some("functions cannot cross the wire".into()),
         Type::Never(_) => Some("`!` cannot cross the wire".into()),

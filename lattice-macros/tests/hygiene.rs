@@ -43,10 +43,15 @@ fn expands_without_prelude_under_a_renamed_crate() {
     use ::renamed_lattice::{Contract, Dispatch, Invocation};
     ::std::assert_eq!(<dyn Clean as Contract>::NAME, "clean");
     ::std::assert_eq!(<dyn Clean as Contract>::VERSION, 3);
-    let args = CleanEchoArgs { text: ::std::string::ToString::to_string("hi") };
+    let args = CleanEchoArgs {
+        text: ::std::string::ToString::to_string("hi"),
+    };
     let payload = ::renamed_lattice::codec::encode(&args).unwrap();
     let mut out = ::std::vec::Vec::new();
     <dyn Clean>::dispatch(&mut Impl, Invocation::new("echo", &payload), &mut out).unwrap();
-    ::std::assert_eq!(::renamed_lattice::codec::decode::<::std::string::String>(&out).unwrap(), "hi");
+    ::std::assert_eq!(
+        ::renamed_lattice::codec::decode::<::std::string::String>(&out).unwrap(),
+        "hi"
+    );
     let _client = CleanGuestClient::new("clean").unwrap();
 }

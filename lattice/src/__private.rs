@@ -32,7 +32,10 @@ pub use crate::__cfg_client as cfg_client;
 
 /// Rejects a call whose fingerprint differs from the contract's.
 #[inline]
-pub fn check_fingerprint(contract: &ContractDescriptor, fingerprint: Option<u64>) -> Result<(), Error> {
+pub fn check_fingerprint(
+    contract: &ContractDescriptor,
+    fingerprint: Option<u64>,
+) -> Result<(), Error> {
     match fingerprint {
         Some(fp) if fp != contract.fingerprint => Err(Error::new(
             ErrorKind::ContractMismatch,
@@ -40,9 +43,7 @@ pub fn check_fingerprint(contract: &ContractDescriptor, fingerprint: Option<u64>
                 "the caller was built against a different `{}` contract (fingerprint {fp:016x}) \
                  than the actor implements (version {}, fingerprint {:016x}); \
                  rebuild the caller or the actor against the same contract",
-                contract.name,
-                contract.version,
-                contract.fingerprint
+                contract.name, contract.version, contract.fingerprint
             ),
         )),
         _ => Ok(()),

@@ -186,7 +186,10 @@ impl Client {
             ),
             RequestErrorKind::MaxPayloadExceeded => (
                 ErrorKind::PayloadTooLarge,
-                format!("{what}: {e}; the NATS server's max_payload is {} bytes", self.nats.server_info().max_payload),
+                format!(
+                    "{what}: {e}; the NATS server's max_payload is {} bytes",
+                    self.nats.server_info().max_payload
+                ),
             ),
             _ => (ErrorKind::Transport, format!("{what}: {e}")),
         };

@@ -54,7 +54,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 }
 
 /// Like [`decode`], naming `what` was decoded in the error.
-pub fn decode_as<T: DeserializeOwned>(bytes: &[u8], what: &dyn std::fmt::Display) -> Result<T, Error> {
+pub fn decode_as<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &dyn std::fmt::Display,
+) -> Result<T, Error> {
     let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
     let value = T::deserialize(&mut de).map_err(|e| Error::decode(what, e))?;
     let used = de.get_ref().position() as usize;
@@ -76,8 +79,15 @@ pub fn decode_args<T: DeserializeOwned>(
     contract: &str,
     method: &str,
 ) -> Result<T, Error> {
-    let payload = if payload.is_empty() { EMPTY_MAP } else { payload };
-    decode_as(payload, &format_args!("the arguments of {contract}.{method}"))
+    let payload = if payload.is_empty() {
+        EMPTY_MAP
+    } else {
+        payload
+    };
+    decode_as(
+        payload,
+        &format_args!("the arguments of {contract}.{method}"),
+    )
 }
 
 /// Serializes a byte container (`Vec<u8>`, `Option<Vec<u8>>`, …) as
@@ -158,7 +168,10 @@ mod tests {
         #[derive(Debug, Deserialize, PartialEq)]
         struct NoArgs {}
         assert_eq!(decode_args::<NoArgs>(&[], "c", "m").unwrap(), NoArgs {});
-        assert_eq!(decode_args::<NoArgs>(EMPTY_MAP, "c", "m").unwrap(), NoArgs {});
+        assert_eq!(
+            decode_args::<NoArgs>(EMPTY_MAP, "c", "m").unwrap(),
+            NoArgs {}
+        );
     }
 
     #[test]

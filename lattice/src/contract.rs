@@ -160,7 +160,11 @@ pub const fn fingerprint(methods: &[MethodDescriptor]) -> u64 {
 mod tests {
     use super::*;
 
-    const fn method(name: &'static str, args: &'static [ArgDescriptor], returns: &'static str) -> MethodDescriptor {
+    const fn method(
+        name: &'static str,
+        args: &'static [ArgDescriptor],
+        returns: &'static str,
+    ) -> MethodDescriptor {
         MethodDescriptor {
             name,
             docs: "",
@@ -175,8 +179,16 @@ mod tests {
         }
     }
 
-    const BY: &[ArgDescriptor] = &[ArgDescriptor { name: "by", ty: "u64", bytes: false }];
-    const AMOUNT: &[ArgDescriptor] = &[ArgDescriptor { name: "amount", ty: "u64", bytes: false }];
+    const BY: &[ArgDescriptor] = &[ArgDescriptor {
+        name: "by",
+        ty: "u64",
+        bytes: false,
+    }];
+    const AMOUNT: &[ArgDescriptor] = &[ArgDescriptor {
+        name: "amount",
+        ty: "u64",
+        bytes: false,
+    }];
 
     #[test]
     fn fingerprint_ignores_order_but_not_signatures() {
@@ -191,6 +203,11 @@ mod tests {
         idempotent[1].idempotent = true;
         assert_eq!(fingerprint(&a), fingerprint(&idempotent));
         // Stable across releases: this is the wire value.
-        assert_eq!(fingerprint(&a), 0x19f4_ebe3_f7c8_6aa3, "{:016x}", fingerprint(&a));
+        assert_eq!(
+            fingerprint(&a),
+            0x19f4_ebe3_f7c8_6aa3,
+            "{:016x}",
+            fingerprint(&a)
+        );
     }
 }

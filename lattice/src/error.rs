@@ -234,11 +234,12 @@ impl Error {
                 let kind = ErrorKind::from_name(&wire.kind)
                     .or(by_status)
                     .unwrap_or(ErrorKind::Remote);
-                let message = if kind == ErrorKind::Remote && ErrorKind::from_name(&wire.kind).is_none() {
-                    format!("{} ({})", wire.message, wire.kind)
-                } else {
-                    wire.message.into_owned()
-                };
+                let message =
+                    if kind == ErrorKind::Remote && ErrorKind::from_name(&wire.kind).is_none() {
+                        format!("{} ({})", wire.message, wire.kind)
+                    } else {
+                        wire.message.into_owned()
+                    };
                 Error::new(kind, message)
             }
             Err(_) => Error::new(
@@ -251,11 +252,17 @@ impl Error {
         }
     }
 
-    pub(crate) fn encode(what: impl fmt::Display, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub(crate) fn encode(
+        what: impl fmt::Display,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         Error::new(ErrorKind::Encode, format!("could not encode {what}: {e}")).with_source(e)
     }
 
-    pub(crate) fn decode(what: impl fmt::Display, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub(crate) fn decode(
+        what: impl fmt::Display,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         Error::new(ErrorKind::Decode, format!("could not decode {what}: {e}")).with_source(e)
     }
 }
@@ -355,6 +362,9 @@ mod tests {
     #[test]
     fn display_says_kind_then_message() {
         let err = Error::new(ErrorKind::TimedOut, "counter.add took longer than 2s");
-        assert_eq!(err.to_string(), "timed out: counter.add took longer than 2s");
+        assert_eq!(
+            err.to_string(),
+            "timed out: counter.add took longer than 2s"
+        );
     }
 }

@@ -122,7 +122,9 @@ impl<T: GuestTransport> GuestStub<T> {
         args: &A,
     ) -> Result<R, Error> {
         let payload = codec::encode(args)?;
-        let timeout = self.timeout.or(method.timeout_ms.map(Duration::from_millis));
+        let timeout = self
+            .timeout
+            .or(method.timeout_ms.map(Duration::from_millis));
         let reply = self.transport.call(OutgoingCall {
             actor: &self.actor,
             contract,

@@ -31,14 +31,21 @@ pub fn args_from_json(method: &MethodDescriptor, args: &Value) -> Result<Vec<u8>
     let bad = |message: String| {
         Error::new(
             ErrorKind::Encode,
-            format!("arguments of `{}`: {message}; {}", method.name, signature(method)),
+            format!(
+                "arguments of `{}`: {message}; {}",
+                method.name,
+                signature(method)
+            ),
         )
     };
     let mut entries: Vec<(&ArgDescriptor, &Value)> = Vec::with_capacity(method.args.len());
     match args {
         Value::Null => {}
         Value::Object(map) => {
-            if let Some(unknown) = map.keys().find(|k| !method.args.iter().any(|a| a.name == *k)) {
+            if let Some(unknown) = map
+                .keys()
+                .find(|k| !method.args.iter().any(|a| a.name == *k))
+            {
                 return Err(bad(format!("unknown argument `{unknown}`")));
             }
             for arg in method.args {
@@ -67,7 +74,9 @@ pub fn args_from_json(method: &MethodDescriptor, args: &Value) -> Result<Vec<u8>
     let mut converted = Vec::with_capacity(entries.len());
     for (arg, value) in entries {
         let value = if arg.bytes {
-            ArgValue::Bytes(bytes_from_json(value).map_err(|m| bad(format!("argument `{}`: {m}", arg.name)))?)
+            ArgValue::Bytes(
+                bytes_from_json(value).map_err(|m| bad(format!("argument `{}`: {m}", arg.name)))?,
+            )
         } else {
             ArgValue::Json(value)
         };
@@ -88,12 +97,19 @@ pub fn reply_to_json(method: &MethodDescriptor, reply: &[u8]) -> Result<Value, E
 pub fn to_json(bytes: &[u8]) -> Result<Value, Error> {
     let mut rest = bytes;
     let value = rmpv::decode::read_value(&mut rest).map_err(|e| {
-        Error::new(ErrorKind::Decode, format!("could not decode MessagePack: {e}")).with_source(e)
+        Error::new(
+            ErrorKind::Decode,
+            format!("could not decode MessagePack: {e}"),
+        )
+        .with_source(e)
     })?;
     if !rest.is_empty() {
         return Err(Error::new(
             ErrorKind::Decode,
-            format!("could not decode MessagePack: {} unexpected bytes after the value", rest.len()),
+            format!(
+                "could not decode MessagePack: {} unexpected bytes after the value",
+                rest.len()
+            ),
         ));
     }
     Ok(rmpv_to_json(value))
@@ -111,17 +127,14 @@ fn rmpv_to_json(value: rmpv::Value) -> Value {
         },
         M::F32(f) => Number::from_f64(f64::from(f)).map_or(Value::Null, Value::Number),
         M::F64(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
-        M::String(s) => Value::String(match s.into_str() {
-            Some(s) => s,
-            None => String::new(),
-        }),
+        M::String(s) => Value::String(String::from_utf8_lossy(s.as_bytes()).into_owned()),
         M::Binary(b) => Value::Array(b.into_iter().map(|x| Value::Number(x.into())).collect()),
         M::Array(items) => Value::Array(items.into_iter().map(rmpv_to_json).collect()),
         M::Map(entries) => {
             let mut map = Map::with_capacity(entries.len());
             for (k, v) in entries {
                 let key = match k {
-                    M::String(s) => s.into_str().unwrap_or_default(),
+                    M::String(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
                     other => rmpv_to_json(other).to_string(),
                 };
                 map.insert(key, rmpv_to_json(v));
@@ -149,7 +162,9 @@ fn bytes_from_json(value: &Value) -> Result<Option<Vec<u8>>, String> {
             .map(|v| {
                 v.as_u64()
                     .and_then(|n| u8::try_from(n).ok())
-                    .ok_or_else(|| format!("bytes are a string or an array of integers 0-255, found {v}"))
+                    .ok_or_else(|| {
+                        format!("bytes are a string or an array of integers 0-255, found {v}")
+                    })
             })
             .collect::<Result<Vec<u8>, String>>()
             .map(Some),

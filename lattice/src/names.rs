@@ -127,10 +127,7 @@ pub fn validate(kind: NameKind, value: &str) -> Result<(), NameError> {
             len: value.len(),
         });
     }
-    match value
-        .char_indices()
-        .find(|&(_, c)| !is_name_char(c))
-    {
+    match value.char_indices().find(|&(_, c)| !is_name_char(c)) {
         Some((index, ch)) => Err(NameError::InvalidChar {
             kind,
             value: value.to_owned(),
@@ -152,7 +149,14 @@ mod tests {
 
     #[test]
     fn accepts_the_rule() {
-        for ok in ["a", "counter", "counter-1", "key_value", "0", &"x".repeat(64)] {
+        for ok in [
+            "a",
+            "counter",
+            "counter-1",
+            "key_value",
+            "0",
+            &"x".repeat(64),
+        ] {
             validate(NameKind::Actor, ok).unwrap();
         }
     }
@@ -160,7 +164,12 @@ mod tests {
     #[test]
     fn rejects_with_the_value_and_the_rule() {
         let err = validate(NameKind::Lattice, "").unwrap_err();
-        assert_eq!(err, NameError::Empty { kind: NameKind::Lattice });
+        assert_eq!(
+            err,
+            NameError::Empty {
+                kind: NameKind::Lattice
+            }
+        );
         assert!(err.to_string().starts_with("lattice id is empty"));
 
         let err = validate(NameKind::Actor, "My.Actor").unwrap_err();

@@ -67,7 +67,12 @@ pub struct RpcSubject {
 
 impl RpcSubject {
     /// Validates every token.
-    pub fn new(lattice: &str, actor: &str, contract: &str, method: &str) -> Result<Self, NameError> {
+    pub fn new(
+        lattice: &str,
+        actor: &str,
+        contract: &str,
+        method: &str,
+    ) -> Result<Self, NameError> {
         validate(NameKind::Lattice, lattice)?;
         validate(NameKind::Actor, actor)?;
         validate(NameKind::Contract, contract)?;
@@ -164,7 +169,11 @@ impl fmt::Display for ControlSubject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.host {
             None => write!(f, "{ROOT}.{}.ctl.{}", self.lattice, self.op),
-            Some(host) => write!(f, "{ROOT}.{}.ctl.{HOST_TOKEN}.{host}.{}", self.lattice, self.op),
+            Some(host) => write!(
+                f,
+                "{ROOT}.{}.ctl.{HOST_TOKEN}.{host}.{}",
+                self.lattice, self.op
+            ),
         }
     }
 }
@@ -348,7 +357,10 @@ mod tests {
         assert_eq!(c.to_string(), "lattice.prod.ctl.host.h1.stop");
         let e = EventSubject::new("prod", "h1", "heartbeat").unwrap();
         assert_eq!(e.to_string(), "lattice.prod.evt.h1.heartbeat");
-        assert_eq!(rpc_filter("prod", "counter").unwrap(), "lattice.prod.rpc.counter.>");
+        assert_eq!(
+            rpc_filter("prod", "counter").unwrap(),
+            "lattice.prod.rpc.counter.>"
+        );
         assert!(ControlSubject::lattice_wide("prod", "host").is_err());
     }
 

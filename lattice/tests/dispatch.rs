@@ -81,7 +81,9 @@ struct MemStore {
 impl Store for MemStore {
     fn put(&mut self, key: String, drawing: Drawing) -> Result<(), StoreError> {
         if self.drawings.len() >= self.capacity && !self.drawings.contains_key(&key) {
-            return Err(StoreError::Full { capacity: self.capacity });
+            return Err(StoreError::Full {
+                capacity: self.capacity,
+            });
         }
         self.drawings.insert(key, drawing);
         Ok(())
@@ -96,12 +98,25 @@ impl Store for MemStore {
         self.drawings.keys().cloned().collect()
     }
     fn census(&self) -> HashMap<String, usize> {
-        self.drawings.iter().map(|(k, d)| (k.clone(), d.shapes.len())).collect()
+        self.drawings
+            .iter()
+            .map(|(k, d)| (k.clone(), d.shapes.len()))
+            .collect()
     }
     fn clear(&mut self) {
         self.drawings.clear();
     }
-    fn many(&self, a: u8, b: i64, c: f32, d: bool, e: char, f: (u16, String), g: Option<Vec<Option<i8>>>, h: [u8; 3]) -> String {
+    fn many(
+        &self,
+        a: u8,
+        b: i64,
+        c: f32,
+        d: bool,
+        e: char,
+        f: (u16, String),
+        g: Option<Vec<Option<i8>>>,
+        h: [u8; 3],
+    ) -> String {
         format!("{a} {b} {c} {d} {e} {f:?} {g:?} {h:?}")
     }
     fn blob(&mut self, data: Vec<u8>, extra: Bytes, maybe: Option<Vec<u8>>) -> Vec<u8> {
@@ -116,7 +131,10 @@ impl Store for MemStore {
 }
 
 fn store() -> MemStore {
-    MemStore { capacity: 2, ..MemStore::default() }
+    MemStore {
+        capacity: 2,
+        ..MemStore::default()
+    }
 }
 
 fn drawing() -> Drawing {
@@ -124,7 +142,10 @@ fn drawing() -> Drawing {
         title: Some("house".into()),
         shapes: vec![
             Shape::Dot,
-            Shape::Circle { center: Point { x: 1, y: -1 }, radius: 2.5 },
+            Shape::Circle {
+                center: Point { x: 1, y: -1 },
+                radius: 2.5,
+            },
             Shape::Polygon(vec![Point { x: 0, y: 0 }, Point { x: 3, y: 4 }]),
         ],
         tags: BTreeMap::from([("doors".into(), 1), ("windows".into(), 4)]),
@@ -142,11 +163,25 @@ fn call<A: Serialize>(actor: &mut MemStore, method: &str, args: &A) -> lattice::
 #[test]
 fn nested_structs_enums_and_user_errors_round_trip() {
     let mut actor = store();
-    let reply = call(&mut actor, "put", &StorePutArgs { key: "a".into(), drawing: drawing() }).unwrap();
-    assert_eq!(codec::decode::<Result<(), StoreError>>(&reply).unwrap(), Ok(()));
+    let reply = call(
+        &mut actor,
+        "put",
+        &StorePutArgs {
+            key: "a".into(),
+            drawing: drawing(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        codec::decode::<Result<(), StoreError>>(&reply).unwrap(),
+        Ok(())
+    );
 
     let reply = call(&mut actor, "get", &StoreGetArgs { key: "a".into() }).unwrap();
-    assert_eq!(codec::decode::<Option<Drawing>>(&reply).unwrap(), Some(drawing()));
+    assert_eq!(
+        codec::decode::<Option<Drawing>>(&reply).unwrap(),
+        Some(drawing())
+    );
     let reply = call(&mut actor, "get", &StoreGetArgs { key: "nope".into() }).unwrap();
     assert_eq!(reply, [0xc0], "None is nil");
 
@@ -156,8 +191,24 @@ fn nested_structs_enums_and_user_errors_round_trip() {
         codec::decode::<Result<Drawing, StoreError>>(&reply).unwrap(),
         Err(StoreError::NotFound("zzz".into()))
     );
-    call(&mut actor, "put", &StorePutArgs { key: "b".into(), drawing: drawing() }).unwrap();
-    let reply = call(&mut actor, "put", &StorePutArgs { key: "c".into(), drawing: drawing() }).unwrap();
+    call(
+        &mut actor,
+        "put",
+        &StorePutArgs {
+            key: "b".into(),
+            drawing: drawing(),
+        },
+    )
+    .unwrap();
+    let reply = call(
+        &mut actor,
+        "put",
+        &StorePutArgs {
+            key: "c".into(),
+            drawing: drawing(),
+        },
+    )
+    .unwrap();
     assert_eq!(
         codec::decode::<Result<(), StoreError>>(&reply).unwrap(),
         Err(StoreError::Full { capacity: 2 })
@@ -167,8 +218,27 @@ fn nested_structs_enums_and_user_errors_round_trip() {
 #[test]
 fn collections_and_zero_argument_methods() {
     let mut actor = store();
-    call(&mut actor, "put", &StorePutArgs { key: "b".into(), drawing: drawing() }).unwrap();
-    call(&mut actor, "put", &StorePutArgs { key: "a".into(), drawing: Drawing { shapes: vec![], ..drawing() } }).unwrap();
+    call(
+        &mut actor,
+        "put",
+        &StorePutArgs {
+            key: "b".into(),
+            drawing: drawing(),
+        },
+    )
+    .unwrap();
+    call(
+        &mut actor,
+        "put",
+        &StorePutArgs {
+            key: "a".into(),
+            drawing: Drawing {
+                shapes: vec![],
+                ..drawing()
+            },
+        },
+    )
+    .unwrap();
 
     // Zero arguments: an empty map, or an empty payload.
     let reply = call(&mut actor, "keys", &StoreKeysArgs {}).unwrap();
@@ -209,14 +279,18 @@ fn many_arguments() {
 #[test]
 fn bytes_travel_as_bin() {
     let mut actor = store();
-    let args = StoreBlobArgs { data: vec![1, 2], extra: Bytes::from_static(&[3]), maybe: Some(vec![4]) };
+    let args = StoreBlobArgs {
+        data: vec![1, 2],
+        extra: Bytes::from_static(&[3]),
+        maybe: Some(vec![4]),
+    };
     let payload = codec::encode(&args).unwrap();
     // {"data": bin[1,2], "extra": bin[3], "maybe": bin[4]}
     assert_eq!(
         payload,
         [
-            0x83, 0xa4, b'd', b'a', b't', b'a', 0xc4, 2, 1, 2, 0xa5, b'e', b'x', b't', b'r', b'a', 0xc4, 1, 3,
-            0xa5, b'm', b'a', b'y', b'b', b'e', 0xc4, 1, 4
+            0x83, 0xa4, b'd', b'a', b't', b'a', 0xc4, 2, 1, 2, 0xa5, b'e', b'x', b't', b'r', b'a',
+            0xc4, 1, 3, 0xa5, b'm', b'a', b'y', b'b', b'e', 0xc4, 1, 4
         ]
     );
     let mut out = Vec::new();
@@ -232,7 +306,10 @@ fn raw_identifiers_use_their_plain_names() {
     let mut actor = store();
     let reply = call(&mut actor, "type", &StoreTypeArgs { r#match: 41 }).unwrap();
     assert_eq!(codec::decode::<u32>(&reply).unwrap(), 42);
-    assert_eq!(codec::encode(&StoreTypeArgs { r#match: 1 }).unwrap(), b"\x81\xa5match\x01");
+    assert_eq!(
+        codec::encode(&StoreTypeArgs { r#match: 1 }).unwrap(),
+        b"\x81\xa5match\x01"
+    );
 }
 
 #[test]
@@ -240,12 +317,36 @@ fn bad_calls_get_typed_errors_and_the_actor_keeps_working() {
     let mut actor = store();
     let mut out = Vec::new();
     let cases: Vec<(Invocation<'_>, ErrorKind, &str)> = vec![
-        (Invocation::new("nope", &[]), ErrorKind::UnknownMethod, "no method \"nope\""),
-        (Invocation::new("get", &[0x81, 0xa3, b'k', b'e', b'y', 0x05]), ErrorKind::Decode, "arguments of store.get"),
-        (Invocation::new("get", &[0xc1]), ErrorKind::Decode, "store.get"),
-        (Invocation::new("get", b"\x81\xa3key\xa1a\xff"), ErrorKind::Decode, "unexpected bytes"),
-        (Invocation::new("get", &[0x81, 0xa3, b'k', b'e', b'y']), ErrorKind::Decode, "store.get"),
-        (Invocation::new("keys", &[]).with_fingerprint(1), ErrorKind::ContractMismatch, "fingerprint 0000000000000001"),
+        (
+            Invocation::new("nope", &[]),
+            ErrorKind::UnknownMethod,
+            "no method \"nope\"",
+        ),
+        (
+            Invocation::new("get", &[0x81, 0xa3, b'k', b'e', b'y', 0x05]),
+            ErrorKind::Decode,
+            "arguments of store.get",
+        ),
+        (
+            Invocation::new("get", &[0xc1]),
+            ErrorKind::Decode,
+            "store.get",
+        ),
+        (
+            Invocation::new("get", b"\x81\xa3key\xa1a\xff"),
+            ErrorKind::Decode,
+            "unexpected bytes",
+        ),
+        (
+            Invocation::new("get", &[0x81, 0xa3, b'k', b'e', b'y']),
+            ErrorKind::Decode,
+            "store.get",
+        ),
+        (
+            Invocation::new("keys", &[]).with_fingerprint(1),
+            ErrorKind::ContractMismatch,
+            "fingerprint 0000000000000001",
+        ),
     ];
     for (call, kind, needle) in cases {
         out.clear();
@@ -255,7 +356,12 @@ fn bad_calls_get_typed_errors_and_the_actor_keeps_working() {
         assert!(out.is_empty(), "nothing is written on error");
     }
     let fp = <dyn Store as Contract>::FINGERPRINT;
-    <dyn Store>::dispatch(&mut actor, Invocation::new("keys", &[]).with_fingerprint(fp), &mut out).unwrap();
+    <dyn Store>::dispatch(
+        &mut actor,
+        Invocation::new("keys", &[]).with_fingerprint(fp),
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(out, [0x90]);
 }
 
@@ -266,7 +372,12 @@ fn descriptors_describe_the_trait() {
     assert_eq!(d.docs, "A store of drawings.");
     assert_eq!(d.fingerprint, lattice::fingerprint(d.methods));
     let names: Vec<&str> = d.methods.iter().map(|m| m.name).collect();
-    assert_eq!(names, ["put", "get", "take", "keys", "census", "clear", "many", "blob", "type"]);
+    assert_eq!(
+        names,
+        [
+            "put", "get", "take", "keys", "census", "clear", "many", "blob", "type"
+        ]
+    );
     let put = d.method("put").unwrap();
     assert_eq!(put.docs, "Saves a drawing under `key`.");
     assert_eq!(put.returns, "Result<(), StoreError>");
@@ -294,8 +405,8 @@ impl GuestTransport for Loopback {
             "{}.{}.{}:{:?}",
             call.actor, call.contract.name, call.method.name, call.timeout
         ));
-        let invocation =
-            Invocation::new(call.method.name, call.payload).with_fingerprint(call.contract.fingerprint);
+        let invocation = Invocation::new(call.method.name, call.payload)
+            .with_fingerprint(call.contract.fingerprint);
         let mut out = Vec::new();
         <dyn Store>::dispatch(&mut *self.actor.borrow_mut(), invocation, &mut out)?;
         Ok(out)
@@ -304,12 +415,18 @@ impl GuestTransport for Loopback {
 
 #[test]
 fn guest_client_round_trips_every_shape() {
-    let transport = Loopback { actor: RefCell::new(store()), calls: RefCell::default() };
+    let transport = Loopback {
+        actor: RefCell::new(store()),
+        calls: RefCell::default(),
+    };
     let client = StoreGuestClient::with_transport(&transport, "drawings").unwrap();
     assert_eq!(client.actor(), "drawings");
     assert_eq!(client.put("a".into(), drawing()).unwrap(), Ok(()));
     assert_eq!(client.get("a".into()).unwrap(), Some(drawing()));
-    assert_eq!(client.take("x".into()).unwrap(), Err(StoreError::NotFound("x".into())));
+    assert_eq!(
+        client.take("x".into()).unwrap(),
+        Err(StoreError::NotFound("x".into()))
+    );
     assert_eq!(client.keys().unwrap(), ["a"]);
     assert_eq!(client.blob(vec![9], Bytes::new(), None).unwrap(), [9]);
     assert_eq!(client.r#type(1).unwrap(), 2);
@@ -319,14 +436,20 @@ fn guest_client_round_trips_every_shape() {
     {
         let calls = transport.calls.borrow();
         assert_eq!(calls[0], "drawings.store.put:None");
-        assert_eq!(calls[3], "drawings.store.keys:Some(250ms)", "the method's timeout travels with the call");
+        assert_eq!(
+            calls[3], "drawings.store.keys:Some(250ms)",
+            "the method's timeout travels with the call"
+        );
     }
 
     let slow = StoreGuestClient::with_transport(&transport, "drawings")
         .unwrap()
         .with_timeout(std::time::Duration::from_secs(3));
     slow.keys().unwrap();
-    assert_eq!(transport.calls.borrow().last().unwrap(), "drawings.store.keys:Some(3s)");
+    assert_eq!(
+        transport.calls.borrow().last().unwrap(),
+        "drawings.store.keys:Some(3s)"
+    );
 }
 
 #[test]
@@ -336,9 +459,15 @@ fn guest_client_errors_are_typed() {
     assert!(err.message().contains("\"Bad.Name\""), "{err}");
 
     // Outside an actor, no transport is installed.
-    let err = StoreGuestClient::new("drawings").unwrap().keys().unwrap_err();
+    let err = StoreGuestClient::new("drawings")
+        .unwrap()
+        .keys()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transport);
-    assert!(err.message().contains("no guest transport is installed"), "{err}");
+    assert!(
+        err.message().contains("no guest transport is installed"),
+        "{err}"
+    );
 }
 
 #[cfg(feature = "json")]
@@ -347,7 +476,11 @@ fn json_of_the_same_shape_gives_the_same_bytes() {
     use serde_json::json;
     let d = <dyn Store as Contract>::DESCRIPTOR;
     let put = d.method("put").unwrap();
-    let typed = codec::encode(&StorePutArgs { key: "a".into(), drawing: drawing() }).unwrap();
+    let typed = codec::encode(&StorePutArgs {
+        key: "a".into(),
+        drawing: drawing(),
+    })
+    .unwrap();
     let from_json = lattice::json::args_from_json(
         put,
         &json!({
@@ -365,24 +498,50 @@ fn json_of_the_same_shape_gives_the_same_bytes() {
     // Arguments in another order are put in the descriptor's order; arrays are positional.
     let get = d.method("get").unwrap();
     let typed = codec::encode(&StoreGetArgs { key: "k".into() }).unwrap();
-    assert_eq!(lattice::json::args_from_json(get, &json!(["k"])).unwrap(), typed);
+    assert_eq!(
+        lattice::json::args_from_json(get, &json!(["k"])).unwrap(),
+        typed
+    );
 
     // Bytes from a string or an array of integers become bin.
     let blob = d.method("blob").unwrap();
-    let typed = codec::encode(&StoreBlobArgs { data: b"hi".to_vec(), extra: Bytes::from_static(&[1]), maybe: None }).unwrap();
-    let from_json = lattice::json::args_from_json(blob, &json!({"maybe": null, "extra": [1], "data": "hi"})).unwrap();
+    let typed = codec::encode(&StoreBlobArgs {
+        data: b"hi".to_vec(),
+        extra: Bytes::from_static(&[1]),
+        maybe: None,
+    })
+    .unwrap();
+    let from_json =
+        lattice::json::args_from_json(blob, &json!({"maybe": null, "extra": [1], "data": "hi"}))
+            .unwrap();
     assert_eq!(from_json, typed);
 
     // Replies decode to JSON.
     let mut actor = store();
     let mut out = Vec::new();
-    <dyn Store>::dispatch(&mut actor, Invocation::new("take", &lattice::json::args_from_json(d.method("take").unwrap(), &json!({"key": "q"})).unwrap()), &mut out).unwrap();
-    assert_eq!(lattice::json::reply_to_json(d.method("take").unwrap(), &out).unwrap(), json!({"Err": {"NotFound": "q"}}));
+    <dyn Store>::dispatch(
+        &mut actor,
+        Invocation::new(
+            "take",
+            &lattice::json::args_from_json(d.method("take").unwrap(), &json!({"key": "q"}))
+                .unwrap(),
+        ),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(
+        lattice::json::reply_to_json(d.method("take").unwrap(), &out).unwrap(),
+        json!({"Err": {"NotFound": "q"}})
+    );
 
     // Bad JSON arguments are typed errors that name the method's signature.
     let err = lattice::json::args_from_json(get, &json!({"kee": "k"})).unwrap_err();
     assert!(err.message().contains("unknown argument `kee`"), "{err}");
-    assert!(err.message().contains("get(key: String) -> Option<Drawing>"), "{err}");
+    assert!(
+        err.message()
+            .contains("get(key: String) -> Option<Drawing>"),
+        "{err}"
+    );
     let err = lattice::json::args_from_json(blob, &json!({"data": [256]})).unwrap_err();
     assert!(err.message().contains("integers 0-255"), "{err}");
     let err = lattice::json::args_from_json(get, &json!(5)).unwrap_err();

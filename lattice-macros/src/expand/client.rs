@@ -45,6 +45,8 @@ pub(super) fn expand(contract: &Contract) -> TokenStream {
                 inner: #krate::ActorClient,
             }
 
+            // The argument count is the contract's.
+            #[allow(clippy::too_many_arguments)]
             impl #client {
                 /// A client of the actor named `actor` in lattice `lattice`, over the NATS connection `nats`.
                 pub fn new(

@@ -50,7 +50,9 @@ pub(super) fn expand(contract: &Contract) -> TokenStream {
             }
         }
 
-        impl<T: #krate::__private::GuestTransport> #client<T> {
+        // The argument count is the contract's.
+            #[allow(clippy::too_many_arguments)]
+            impl<T: #krate::__private::GuestTransport> #client<T> {
             /// A client of the actor named `actor` through `transport`.
             pub fn with_transport(transport: T, actor: &str) -> ::core::result::Result<Self, #krate::Error> {
                 ::core::result::Result::Ok(Self { inner: #krate::__private::GuestStub::new(transport, actor)? })

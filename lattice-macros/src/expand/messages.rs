@@ -20,7 +20,8 @@ pub(super) fn expand(contract: &Contract) -> TokenStream {
             let field = &arg.ident;
             let ty = &arg.ty;
             let doc = format!("The `{}` argument.", arg.name);
-            let with = (arg.bytes == Bytes::Wrapped).then(|| quote!(#[serde(with = #serde_bytes_path)]));
+            let with =
+                (arg.bytes == Bytes::Wrapped).then(|| quote!(#[serde(with = #serde_bytes_path)]));
             quote! {
                 #[doc = #doc]
                 #with

@@ -200,6 +200,7 @@ impl BlobsGuestClient {
         })
     }
 }
+#[allow(clippy::too_many_arguments)]
 impl<T: ::lattice::__private::GuestTransport> BlobsGuestClient<T> {
     /// A client of the actor named `actor` through `transport`.
     pub fn with_transport(
@@ -285,6 +286,7 @@ impl<T> ::core::fmt::Debug for BlobsGuestClient<T> {
 struct BlobsClient {
     inner: ::lattice::ActorClient,
 }
+#[allow(clippy::too_many_arguments)]
 impl BlobsClient {
     /// A client of the actor named `actor` in lattice `lattice`, over the NATS connection `nats`.
     pub fn new(

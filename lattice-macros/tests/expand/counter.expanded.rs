@@ -190,6 +190,7 @@ impl CounterGuestClient {
         })
     }
 }
+#[allow(clippy::too_many_arguments)]
 impl<T: ::lattice::__private::GuestTransport> CounterGuestClient<T> {
     /// A client of the actor named `actor` through `transport`.
     pub fn with_transport(
@@ -282,6 +283,7 @@ impl<T> ::core::fmt::Debug for CounterGuestClient<T> {
 pub struct CounterClient {
     inner: ::lattice::ActorClient,
 }
+#[allow(clippy::too_many_arguments)]
 impl CounterClient {
     /// A client of the actor named `actor` in lattice `lattice`, over the NATS connection `nats`.
     pub fn new(

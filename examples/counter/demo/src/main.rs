@@ -110,10 +110,16 @@ fn main() -> anyhow::Result<()> {
     let counter = CounterGuestClient::with_transport(&transport, "counter")?;
     println!("  add(5) = {}", counter.add(5)?);
     println!("  add(37) = {}", counter.add(37)?);
-    println!("  rename(\"visits\") = {:?}", counter.rename("visits".into())?);
+    println!(
+        "  rename(\"visits\") = {:?}",
+        counter.rename("visits".into())?
+    );
     println!("  rename(\"\") = {:?}", counter.rename(String::new())?);
     println!("  name() = {:?}", counter.name()?);
-    println!("  checked_add(u64::MAX) = {:?}", counter.checked_add(u64::MAX)?);
+    println!(
+        "  checked_add(u64::MAX) = {:?}",
+        counter.checked_add(u64::MAX)?
+    );
     counter.reset()?;
     println!("  reset(); get() = {}", counter.get()?);
 
@@ -135,14 +141,20 @@ fn main() -> anyhow::Result<()> {
         Invocation::new("add", &from_json),
         &mut reply,
     )?;
-    println!("  reply as JSON: {}", lattice::json::reply_to_json(add, &reply)?);
+    println!(
+        "  reply as JSON: {}",
+        lattice::json::reply_to_json(add, &reply)?
+    );
     // ANCHOR_END: json
 
     println!("\nbad input gets typed errors:");
     let mut actor = MemoryCounter::default();
     let cases: [(&str, Invocation<'_>); 3] = [
         ("unknown method", Invocation::new("ad", &[0x80])),
-        ("malformed payload", Invocation::new("add", &[0x81, 0xa2, b'b', b'y', 0xa1, b'x'])),
+        (
+            "malformed payload",
+            Invocation::new("add", &[0x81, 0xa2, b'b', b'y', 0xa1, b'x']),
+        ),
         (
             "wrong fingerprint",
             Invocation::new("get", &[]).with_fingerprint(contract.fingerprint ^ 1),
@@ -151,7 +163,12 @@ fn main() -> anyhow::Result<()> {
     for (what, call) in cases {
         let err = <dyn Counter>::dispatch(&mut actor, call, &mut Vec::new())
             .expect_err("bad input is refused");
-        println!("  {what:<18} -> [{} {}] {}", err.status(), err.kind().as_str(), err.message());
+        println!(
+            "  {what:<18} -> [{} {}] {}",
+            err.status(),
+            err.kind().as_str(),
+            err.message()
+        );
     }
     Ok(())
 }
