@@ -1,10 +1,36 @@
-//! The Lattice host runtime.
+//! The Lattice host: runs wasm actors with wasmtime.
 //!
-//! This crate will hold the wasmtime engine, the compiled-module cache, actor
-//! instance pools, the NATS subscriptions and the `lattice` CLI. It is part of
-//! the workspace from the start so that the layout is fixed; the runtime lands
-//! with the issue "Actors in wasm: the actor SDK and the wasmtime host".
+//! A [`Host`] owns one wasmtime engine (async, epoch interruption for
+//! deadlines, the pooling allocator by default), a cache of compiled modules
+//! on disk, and the actors it runs. Each actor has a pool of warm instances,
+//! up to [`ActorLimits::max_instances`], reused across calls; an instance that
+//! traps is dropped and the next call gets a fresh one.
+//!
+//! Calls go in with [`Host::invoke`] and come back as reply bytes or a typed
+//! [`lattice::Error`]. Actors call each other through the `call` import,
+//! resolved by the host; a guest's call is synchronous for the guest, while
+//! the host stays async.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), lattice::Error> {
+//! use lattice_host::{ActorLimits, Call, Host, HostOptions};
+//!
+//! let host = Host::new(HostOptions::new())?;
+//! let info = host.start_actor_file("counter", "example_counter_actor.wasm", ActorLimits::new()).await?;
+//! println!("started {} implementing {:?}", info.name, info.contracts);
+//! let reply = host.invoke(Call::new("counter", "counter", "get", &[])).await?;
+//! let total: u64 = lattice::codec::decode(&reply)?;
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+mod engine;
+mod host;
+mod instance;
+mod module;
+mod options;
+
+pub use host::{ActorInfo, Call, Host, Published};
 pub use lattice;
+pub use options::{ActorLimits, HostOptions};

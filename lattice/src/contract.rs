@@ -211,3 +211,113 @@ mod tests {
         );
     }
 }
+
+/// An owned copy of a [`ContractDescriptor`], decoded from the wire (from an
+/// actor module, or from discovery replies).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ContractInfo {
+    /// The wire name.
+    pub name: String,
+    /// The version.
+    pub version: u32,
+    /// The fingerprint as 16 lowercase hex digits.
+    pub fingerprint: String,
+    /// The trait's doc comment.
+    #[serde(default)]
+    pub docs: String,
+    /// The methods.
+    pub methods: Vec<MethodInfo>,
+}
+
+impl ContractInfo {
+    /// The method with wire name `name`.
+    pub fn method(&self, name: &str) -> Option<&MethodInfo> {
+        self.methods.iter().find(|m| m.name == name)
+    }
+
+    /// The fingerprint as a number, if it is well formed.
+    pub fn fingerprint_value(&self) -> Option<u64> {
+        u64::from_str_radix(&self.fingerprint, 16).ok()
+    }
+}
+
+impl From<&ContractDescriptor> for ContractInfo {
+    fn from(d: &ContractDescriptor) -> Self {
+        ContractInfo {
+            name: d.name.to_owned(),
+            version: d.version,
+            fingerprint: d.fingerprint_hex(),
+            docs: d.docs.to_owned(),
+            methods: d.methods.iter().map(MethodInfo::from).collect(),
+        }
+    }
+}
+
+/// An owned copy of a [`MethodDescriptor`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct MethodInfo {
+    /// The wire name.
+    pub name: String,
+    /// The doc comment.
+    #[serde(default)]
+    pub docs: String,
+    /// The arguments.
+    pub args: Vec<ArgInfo>,
+    /// The return type as written.
+    pub returns: String,
+    /// Whether the return type is bytes.
+    #[serde(default)]
+    pub returns_bytes: bool,
+    /// Whether the return type is a `Result`.
+    #[serde(default)]
+    pub returns_result: bool,
+    /// Whether the method takes `&mut self`.
+    #[serde(default)]
+    pub mutating: bool,
+    /// Whether the call may be retried.
+    #[serde(default)]
+    pub idempotent: bool,
+    /// Whether the call has no reply.
+    #[serde(default)]
+    pub oneway: bool,
+    /// The default deadline in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+impl From<&MethodDescriptor> for MethodInfo {
+    fn from(m: &MethodDescriptor) -> Self {
+        MethodInfo {
+            name: m.name.to_owned(),
+            docs: m.docs.to_owned(),
+            args: m
+                .args
+                .iter()
+                .map(|a| ArgInfo {
+                    name: a.name.to_owned(),
+                    ty: a.ty.to_owned(),
+                    bytes: a.bytes,
+                })
+                .collect(),
+            returns: m.returns.to_owned(),
+            returns_bytes: m.returns_bytes,
+            returns_result: m.returns_result,
+            mutating: m.mutating,
+            idempotent: m.idempotent,
+            oneway: m.oneway,
+            timeout_ms: m.timeout_ms,
+        }
+    }
+}
+
+/// An owned copy of an [`ArgDescriptor`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ArgInfo {
+    /// The argument's name.
+    pub name: String,
+    /// Its type as written.
+    pub ty: String,
+    /// Whether it is bytes.
+    #[serde(default)]
+    pub bytes: bool,
+}

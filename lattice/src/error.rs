@@ -44,17 +44,26 @@ pub enum ErrorKind {
     Transport,
     /// A name (lattice, actor, contract, method) breaks the naming rule.
     InvalidName,
+    /// The module is not a lattice actor this host can run.
+    InvalidModule,
+    /// The thing asked for (an actor, a host) is not there.
+    NotFound,
+    /// The thing to create (an actor name on a host) exists already.
+    AlreadyExists,
     /// An error from the remote side whose kind this version does not know.
     Remote,
 }
 
 impl ErrorKind {
     /// Every kind, in status order.
-    pub const ALL: [ErrorKind; 16] = [
+    pub const ALL: [ErrorKind; 19] = [
         ErrorKind::Decode,
         ErrorKind::Unauthorized,
         ErrorKind::UnknownMethod,
         ErrorKind::ContractMismatch,
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::InvalidModule,
         ErrorKind::PayloadTooLarge,
         ErrorKind::InvalidName,
         ErrorKind::Overloaded,
@@ -76,7 +85,10 @@ impl ErrorKind {
             ErrorKind::Unauthorized => 403,
             ErrorKind::UnknownMethod => 404,
             ErrorKind::ContractMismatch => 409,
+            ErrorKind::NotFound => 410,
+            ErrorKind::AlreadyExists => 412,
             ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::InvalidModule => 415,
             ErrorKind::InvalidName => 422,
             ErrorKind::Overloaded => 429,
             ErrorKind::Remote => 500,
@@ -117,6 +129,9 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::Transport => "transport",
             ErrorKind::InvalidName => "invalid_name",
+            ErrorKind::InvalidModule => "invalid_module",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::AlreadyExists => "already_exists",
             ErrorKind::Remote => "remote",
         }
     }
@@ -150,6 +165,9 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "payload too large",
             ErrorKind::Transport => "transport error",
             ErrorKind::InvalidName => "invalid name",
+            ErrorKind::InvalidModule => "invalid module",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::AlreadyExists => "already exists",
             ErrorKind::Remote => "remote error",
         }
     }

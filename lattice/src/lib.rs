@@ -54,6 +54,7 @@
 //! - [`Contract`], [`ContractDescriptor`], [`MethodDescriptor`]: contract metadata.
 //! - [`Dispatch`]: the server side of a contract, implemented by the macro.
 //! - [`guest`]: calls from inside an actor to other actors.
+//! - [`abi`]: the guest ABI between hosts and actor modules.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -62,6 +63,7 @@
 #[allow(unused_extern_crates)]
 extern crate self as lattice;
 
+pub mod abi;
 pub mod codec;
 mod contract;
 mod dispatch;
@@ -80,7 +82,10 @@ pub mod json;
 pub mod __private;
 
 pub use bytes::Bytes;
-pub use contract::{ArgDescriptor, Contract, ContractDescriptor, MethodDescriptor, fingerprint};
+pub use contract::{
+    ArgDescriptor, ArgInfo, Contract, ContractDescriptor, ContractInfo, MethodDescriptor,
+    MethodInfo, fingerprint,
+};
 pub use dispatch::{Dispatch, Invocation};
 pub use error::{Error, ErrorKind, Result};
 pub use names::{NameError, NameKind};

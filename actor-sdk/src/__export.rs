@@ -1,0 +1,158 @@
+//! The runtime behind [`export!`](crate::export): safe glue between the raw
+//! ABI in `sys` and the generated dispatchers. Not a public API.
+
+use std::cell::RefCell;
+use std::sync::Once;
+
+use lattice::abi;
+use lattice::guest::{GuestTransport, OutgoingCall};
+use lattice::{ContractDescriptor, Error, ErrorKind, Invocation};
+
+use crate::sys;
+
+thread_local! {
+    /// The reply of the last call into this instance; valid until the next one.
+    static REPLY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+static INIT: Once = Once::new();
+
+/// Once per instance: the panic hook and the transport of guest clients.
+fn init() {
+    INIT.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let message = info.payload_as_str().unwrap_or("a panic without a message");
+            let text = match info.location() {
+                Some(at) => format!("{message} (at {}:{}:{})", at.file(), at.line(), at.column()),
+                None => message.to_owned(),
+            };
+            sys::panic(&text);
+        }));
+        lattice::guest::install(&HostCalls);
+    });
+}
+
+/// [`abi::ALLOC`].
+pub fn alloc(size: u32) -> u32 {
+    sys::alloc(size)
+}
+
+/// [`abi::FREE`].
+pub fn free(ptr: u32, size: u32) {
+    sys::free(ptr, size)
+}
+
+/// [`abi::DESCRIBE`].
+pub fn describe(contracts: &[&ContractDescriptor]) -> u64 {
+    init();
+    REPLY.with_borrow_mut(|out| {
+        out.clear();
+        let is_error = match lattice::codec::encode_into(contracts, out) {
+            Ok(()) => false,
+            Err(e) => {
+                out.clear();
+                out.extend_from_slice(&e.to_wire());
+                true
+            }
+        };
+        sys::pack_reply(out, is_error)
+    })
+}
+
+/// [`abi::DISPATCH`]: splits the input, runs `route` and packs its reply.
+pub fn dispatch(
+    input: u32,
+    contract_len: u32,
+    method_len: u32,
+    payload_len: u32,
+    fingerprint: u64,
+    route: impl FnOnce(&str, Invocation<'_>, &mut Vec<u8>) -> Result<(), Error>,
+) -> u64 {
+    init();
+    let (contract_len, method_len, payload_len) = (
+        contract_len as usize,
+        method_len as usize,
+        payload_len as usize,
+    );
+    let input = sys::input(input, contract_len + method_len + payload_len);
+    let (contract, rest) = input.split_at(contract_len);
+    let (method, payload) = rest.split_at(method_len);
+    REPLY.with_borrow_mut(|out| {
+        out.clear();
+        let result = match (std::str::from_utf8(contract), std::str::from_utf8(method)) {
+            (Ok(contract), Ok(method)) => route(
+                contract,
+                Invocation {
+                    method,
+                    payload,
+                    fingerprint: (fingerprint != 0).then_some(fingerprint),
+                },
+                out,
+            ),
+            _ => Err(Error::new(
+                ErrorKind::Decode,
+                "contract and method names must be UTF-8",
+            )),
+        };
+        let is_error = match result {
+            Ok(()) if out.len() > abi::MAX_PACKED_LEN as usize => {
+                let e = Error::new(
+                    ErrorKind::PayloadTooLarge,
+                    format!(
+                        "the reply is {} bytes, more than the ABI carries",
+                        out.len()
+                    ),
+                );
+                out.clear();
+                out.extend_from_slice(&e.to_wire());
+                true
+            }
+            Ok(()) => false,
+            Err(e) => {
+                out.clear();
+                out.extend_from_slice(&e.to_wire());
+                true
+            }
+        };
+        sys::pack_reply(out, is_error)
+    })
+}
+
+/// The error for a contract the actor does not implement.
+#[cold]
+pub fn unknown_contract(contract: &str, implemented: &[&ContractDescriptor]) -> Error {
+    let names: Vec<&str> = implemented.iter().map(|c| c.name).collect();
+    Error::new(
+        ErrorKind::UnknownContract,
+        format!(
+            "this actor does not implement contract {contract:?}; it implements: {}",
+            names.join(", ")
+        ),
+    )
+}
+
+/// Guest calls to other actors, through the host's `call` import.
+struct HostCalls;
+
+impl GuestTransport for HostCalls {
+    fn call(&self, call: OutgoingCall<'_>) -> Result<Vec<u8>, Error> {
+        let timeout_ms = call.timeout.map_or(0, |t| {
+            u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+        });
+        let flags = if call.method.oneway {
+            abi::CALL_ONEWAY
+        } else {
+            0
+        };
+        sys::call(&sys::Call {
+            actor: call.actor,
+            contract: call.contract.name,
+            method: call.method.name,
+            payload: call.payload,
+            version: call.contract.version,
+            fingerprint: call.contract.fingerprint,
+            timeout_ms,
+            flags,
+        })
+    }
+}

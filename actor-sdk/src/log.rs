@@ -1,0 +1,38 @@
+//! Logging through the host's `tracing`.
+
+use lattice::abi::LogLevel;
+
+/// Logs `message` at `level` through the host. Prefer the macros.
+pub fn log(level: LogLevel, message: &str) {
+    crate::sys::log(level, message);
+}
+
+/// Logs at trace level: `trace!("x = {x}")`.
+#[macro_export]
+macro_rules! trace {
+    ($($arg:tt)+) => { $crate::log($crate::LogLevel::Trace, &::std::format!($($arg)+)) };
+}
+
+/// Logs at debug level: `debug!("x = {x}")`.
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)+) => { $crate::log($crate::LogLevel::Debug, &::std::format!($($arg)+)) };
+}
+
+/// Logs at info level: `info!("x = {x}")`.
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)+) => { $crate::log($crate::LogLevel::Info, &::std::format!($($arg)+)) };
+}
+
+/// Logs at warn level: `warn!("x = {x}")`.
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)+) => { $crate::log($crate::LogLevel::Warn, &::std::format!($($arg)+)) };
+}
+
+/// Logs at error level: `error!("x = {x}")`.
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)+) => { $crate::log($crate::LogLevel::Error, &::std::format!($($arg)+)) };
+}

@@ -1,0 +1,199 @@
+//! The raw guest ABI: host imports and guest memory. All unsafe code of the
+//! SDK lives here, each block with its reason.
+//!
+//! Outside wasm the imports are replaced by stand-ins, so that actor crates
+//! build and unit-test natively.
+
+use lattice::Error;
+use lattice::abi::{self, LogLevel};
+
+/// An outgoing call, as the `call` import takes it.
+#[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
+pub(crate) struct Call<'a> {
+    pub(crate) actor: &'a str,
+    pub(crate) contract: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) payload: &'a [u8],
+    pub(crate) version: u32,
+    pub(crate) fingerprint: u64,
+    pub(crate) timeout_ms: u64,
+    pub(crate) flags: i32,
+}
+
+/// Packs a reply held in `out` for the host.
+pub(crate) fn pack_reply(out: &[u8], is_error: bool) -> u64 {
+    abi::pack(out.as_ptr() as usize as u32, out.len() as u32, is_error)
+}
+
+fn layout(size: u32) -> Option<std::alloc::Layout> {
+    std::alloc::Layout::from_size_align(size.max(1) as usize, 8).ok()
+}
+
+/// Allocates `size` bytes for the host; 0 if it cannot.
+pub(crate) fn alloc(size: u32) -> u32 {
+    match layout(size) {
+        // SAFETY: the layout has a non-zero size (`max(1)`).
+        Some(layout) => unsafe { std::alloc::alloc(layout) as usize as u32 },
+        None => 0,
+    }
+}
+
+/// Frees what [`alloc`] returned for the same `size`.
+pub(crate) fn free(ptr: u32, size: u32) {
+    if let (true, Some(layout)) = (ptr != 0, layout(size)) {
+        // SAFETY: the host hands back a pointer that `alloc` returned for the
+        // same size, hence the same layout, and never uses it again.
+        unsafe { std::alloc::dealloc(ptr as usize as *mut u8, layout) }
+    }
+}
+
+/// The bytes the host wrote at `ptr` for this call.
+#[cfg(target_family = "wasm")]
+pub(crate) fn input(ptr: u32, len: usize) -> &'static [u8] {
+    if len == 0 {
+        return &[];
+    }
+    // SAFETY: the host wrote `len` bytes at `ptr`, inside a buffer it got from
+    // `alloc` and keeps alive and untouched until this call returns; the slice
+    // does not outlive the call (it only reaches the dispatcher).
+    unsafe { std::slice::from_raw_parts(ptr as usize as *const u8, len) }
+}
+
+#[cfg(not(target_family = "wasm"))]
+pub(crate) fn input(_ptr: u32, _len: usize) -> &'static [u8] {
+    &[]
+}
+
+#[cfg(target_family = "wasm")]
+mod imports {
+    #[link(wasm_import_module = "lattice")]
+    unsafe extern "C" {
+        #[allow(clippy::too_many_arguments)]
+        pub(super) fn call(
+            actor: *const u8,
+            actor_len: usize,
+            contract: *const u8,
+            contract_len: usize,
+            method: *const u8,
+            method_len: usize,
+            payload: *const u8,
+            payload_len: usize,
+            version: u32,
+            fingerprint: u64,
+            timeout_ms: u64,
+            flags: i32,
+        ) -> u64;
+        pub(super) fn take_reply(ptr: *mut u8);
+        pub(super) fn publish(
+            subject: *const u8,
+            subject_len: usize,
+            payload: *const u8,
+            payload_len: usize,
+        ) -> u64;
+        pub(super) fn log(level: i32, msg: *const u8, msg_len: usize);
+        pub(super) fn panic(msg: *const u8, msg_len: usize);
+    }
+}
+
+/// Collects the pending reply announced by a packed length.
+#[cfg(target_family = "wasm")]
+fn take_reply(packed: u64) -> Result<Vec<u8>, Error> {
+    let (_, len, is_error) = abi::unpack(packed);
+    let mut reply = Vec::with_capacity(len as usize);
+    if len > 0 {
+        // SAFETY: the host copies exactly `len` bytes (the pending reply it
+        // announced) into the buffer, which has room for them; then they are
+        // initialized and the length can be set.
+        unsafe {
+            imports::take_reply(reply.as_mut_ptr());
+            reply.set_len(len as usize);
+        }
+    }
+    if is_error {
+        Err(Error::from_wire(None, &reply))
+    } else {
+        Ok(reply)
+    }
+}
+
+/// Calls another actor through the host.
+#[cfg(target_family = "wasm")]
+pub(crate) fn call(c: &Call<'_>) -> Result<Vec<u8>, Error> {
+    // SAFETY: every pointer and length comes from a live slice or str; the
+    // host only reads them during the call.
+    let packed = unsafe {
+        imports::call(
+            c.actor.as_ptr(),
+            c.actor.len(),
+            c.contract.as_ptr(),
+            c.contract.len(),
+            c.method.as_ptr(),
+            c.method.len(),
+            c.payload.as_ptr(),
+            c.payload.len(),
+            c.version,
+            c.fingerprint,
+            c.timeout_ms,
+            c.flags,
+        )
+    };
+    take_reply(packed)
+}
+
+/// Publishes an event through the host.
+#[cfg(target_family = "wasm")]
+pub(crate) fn publish(subject: &str, payload: &[u8]) -> Result<(), Error> {
+    // SAFETY: pointers and lengths of live slices, read by the host during the call.
+    let packed = unsafe {
+        imports::publish(
+            subject.as_ptr(),
+            subject.len(),
+            payload.as_ptr(),
+            payload.len(),
+        )
+    };
+    take_reply(packed).map(drop)
+}
+
+/// Logs through the host.
+#[cfg(target_family = "wasm")]
+pub(crate) fn log(level: LogLevel, message: &str) {
+    // SAFETY: pointer and length of a live str, read by the host during the call.
+    unsafe { imports::log(level as i32, message.as_ptr(), message.len()) }
+}
+
+/// Hands the panic message to the host before the guest traps.
+#[cfg(target_family = "wasm")]
+pub(crate) fn panic(message: &str) {
+    // SAFETY: pointer and length of a live str, read by the host during the call.
+    unsafe { imports::panic(message.as_ptr(), message.len()) }
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn not_in_a_host(what: &str) -> Error {
+    Error::new(
+        lattice::ErrorKind::Transport,
+        format!("{what} needs a lattice host: this actor is not running inside one"),
+    )
+}
+
+#[cfg(not(target_family = "wasm"))]
+pub(crate) fn call(c: &Call<'_>) -> Result<Vec<u8>, Error> {
+    Err(not_in_a_host(&format!(
+        "calling {}.{} on `{}`",
+        c.contract, c.method, c.actor
+    )))
+}
+
+#[cfg(not(target_family = "wasm"))]
+pub(crate) fn publish(subject: &str, _payload: &[u8]) -> Result<(), Error> {
+    Err(not_in_a_host(&format!("publishing to {subject}")))
+}
+
+#[cfg(not(target_family = "wasm"))]
+pub(crate) fn log(level: LogLevel, message: &str) {
+    eprintln!("[{level:?}] {message}");
+}
+
+#[cfg(not(target_family = "wasm"))]
+pub(crate) fn panic(_message: &str) {}

@@ -1,0 +1,57 @@
+//! An actor implementing `Counter`, with its state in the instance's memory.
+//!
+//! Build it with `cargo build --target wasm32-wasip1 --release` in this
+//! directory; the module is `target/wasm32-wasip1/release/example_counter_actor.wasm`.
+
+// ANCHOR: actor
+use example_counter_contract::{Counter, CounterError};
+
+/// A counter kept in memory: each instance of the actor counts on its own.
+#[derive(Debug, Default)]
+pub struct CounterActor {
+    name: String,
+    total: u64,
+}
+
+impl Counter for CounterActor {
+    fn add(&mut self, by: u64) -> u64 {
+        self.total = self.total.saturating_add(by);
+        lattice_actor::debug!("added {by}, total {}", self.total);
+        self.total
+    }
+
+    fn checked_add(&mut self, by: u64) -> Result<u64, CounterError> {
+        self.total = self.total.checked_add(by).ok_or(CounterError::Overflow)?;
+        Ok(self.total)
+    }
+
+    fn get(&self) -> u64 {
+        self.total
+    }
+
+    fn rename(&mut self, name: String) -> Result<(), CounterError> {
+        if name.is_empty() || name.len() > 32 {
+            lattice_actor::warn!("refused the name {name:?}");
+            return Err(CounterError::InvalidName { name });
+        }
+        lattice_actor::info!("renamed {:?} to {name:?}", self.name);
+        self.name = name;
+        Ok(())
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn reset(&mut self) {
+        let previous = self.total;
+        self.total = 0;
+        // Tell whoever listens; a failure to publish does not undo the reset.
+        if let Err(e) = lattice_actor::publish("counter.reset", &previous.to_le_bytes()) {
+            lattice_actor::warn!("could not publish the reset: {e}");
+        }
+    }
+}
+
+lattice_actor::export!(CounterActor: Counter);
+// ANCHOR_END: actor

@@ -1,0 +1,423 @@
+//! The host: a wasmtime engine, the actors it runs, and calls into them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use lattice::names::{NameKind, validate};
+use lattice::{ContractInfo, Error, ErrorKind};
+use tokio::sync::{Semaphore, broadcast};
+use tokio::time::Instant;
+use wasmtime::{Engine, InstancePre, Linker};
+
+use crate::engine::{self, EpochTicker};
+use crate::instance::{self, InstanceState, Warm};
+use crate::module::{self, ModuleCache};
+use crate::options::{ActorLimits, HostOptions};
+
+/// A host: runs actors and invokes them.
+///
+/// Cheap to clone; clones share the engine and the actors.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), lattice::Error> {
+/// use lattice_host::{ActorLimits, Call, Host, HostOptions};
+/// let host = Host::new(HostOptions::new())?;
+/// host.start_actor_file("echo", "echo.wasm", ActorLimits::new()).await?;
+/// let payload = lattice::codec::encode(&std::collections::BTreeMap::from([("text", "hi")]))?;
+/// let reply = host.invoke(Call::new("echo", "echo", "echo", &payload)).await?;
+/// assert_eq!(lattice::codec::decode::<String>(&reply)?, "hi");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Host")
+            .field("actors", &self.actor_names())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct HostInner {
+    pub(crate) engine: Engine,
+    linker: Linker<InstanceState>,
+    cache: ModuleCache,
+    options: HostOptions,
+    actors: RwLock<HashMap<String, Arc<Actor>>>,
+    pub(crate) events: broadcast::Sender<Published>,
+    _ticker: EpochTicker,
+}
+
+/// One running actor: its compiled module, limits and warm instances.
+pub(crate) struct Actor {
+    pub(crate) name: Arc<str>,
+    pub(crate) digest: String,
+    pub(crate) from_cache: bool,
+    pub(crate) contracts: Vec<ContractInfo>,
+    pub(crate) limits: ActorLimits,
+    pub(crate) pre: InstancePre<InstanceState>,
+    idle: Mutex<Vec<Warm>>,
+    permits: Arc<Semaphore>,
+}
+
+/// What [`Host::start_actor`] started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ActorInfo {
+    /// The name the actor runs under.
+    pub name: String,
+    /// The sha256 of its module, as hex.
+    pub digest: String,
+    /// The contracts it implements, read from the module.
+    pub contracts: Vec<ContractInfo>,
+    /// Whether the compiled module came from the on-disk cache.
+    pub from_cache: bool,
+}
+
+/// An event an actor published with `lattice_actor::publish`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Published {
+    /// The actor that published it.
+    pub actor: String,
+    /// The subject, relative to the lattice (`counter.reset`).
+    pub subject: String,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// One call into an actor. Builder with by-value setters.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub(crate) actor: &'a str,
+    pub(crate) contract: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) payload: &'a [u8],
+    pub(crate) fingerprint: Option<u64>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl<'a> Call<'a> {
+    /// A call of `contract.method` on `actor` with an encoded arguments map.
+    pub fn new(actor: &'a str, contract: &'a str, method: &'a str, payload: &'a [u8]) -> Self {
+        Call {
+            actor,
+            contract,
+            method,
+            payload,
+            fingerprint: None,
+            timeout: None,
+        }
+    }
+
+    /// Checks the caller's contract fingerprint against the actor's.
+    pub fn fingerprint(mut self, fingerprint: u64) -> Self {
+        self.fingerprint = Some(fingerprint);
+        self
+    }
+
+    /// The call's deadline, from now; capped by the actor's own timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl Host {
+    /// Creates a host: the engine (with the pooling allocator unless turned
+    /// off), the linker with WASI and the lattice imports, and the epoch ticker
+    /// that enforces deadlines.
+    pub fn new(options: HostOptions) -> Result<Host, Error> {
+        let engine = engine::new_engine(&options)?;
+        let linker = instance::linker(&engine)?;
+        let ticker = EpochTicker::start(&engine, options.epoch_tick);
+        let (events, _) = broadcast::channel(1024);
+        Ok(Host {
+            inner: Arc::new(HostInner {
+                cache: ModuleCache::new(options.module_cache.clone()),
+                engine,
+                linker,
+                options,
+                actors: RwLock::default(),
+                events,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// Starts the actor module `module` under `name`.
+    ///
+    /// The module is checked (is it a lattice actor, of a supported ABI
+    /// version?), compiled or loaded from the cache, linked, and instantiated
+    /// once to read the contracts it implements; that instance stays warm.
+    pub async fn start_actor(
+        &self,
+        name: &str,
+        module: Vec<u8>,
+        limits: ActorLimits,
+    ) -> Result<ActorInfo, Error> {
+        validate(NameKind::Actor, name)?;
+        if self.inner.actor(name).is_some() {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!(
+                    "an actor named `{name}` is already running on this host; stop it first or pick another name"
+                ),
+            ));
+        }
+        if self.inner.options.pooling && limits.max_memory > self.inner.options.pool_memory {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "the actor's memory limit ({} bytes) exceeds the host's pooling slot ({} bytes); \
+                     lower ActorLimits::max_memory or raise HostOptions::pool_memory",
+                    limits.max_memory, self.inner.options.pool_memory
+                ),
+            ));
+        }
+        module::check_abi(&module)?;
+        let digest = module::digest(&module);
+        let inner = self.inner.clone();
+        let digest_for_compile = digest.clone();
+        let (compiled, from_cache) = tokio::task::spawn_blocking(move || {
+            inner
+                .cache
+                .load(&inner.engine, &module, &digest_for_compile)
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Remote, format!("the compile task failed: {e}")))??;
+        let pre = self.inner.linker.instantiate_pre(&compiled).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidModule,
+                format!("the module cannot be linked on this host: {e:#}; actors may import only WASI preview 1 and the `lattice` module"),
+            )
+        })?;
+        let name_arc: Arc<str> = name.into();
+        let mut actor = Actor {
+            name: name_arc.clone(),
+            digest: digest.clone(),
+            from_cache,
+            contracts: Vec::new(),
+            permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
+            limits,
+            pre,
+            idle: Mutex::default(),
+        };
+        let mut warm = instance::instantiate(&self.inner, &actor).await?;
+        actor.contracts = warm.describe(&actor).await?;
+        actor
+            .idle
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(warm);
+
+        let info = ActorInfo {
+            name: name.to_owned(),
+            digest,
+            contracts: actor.contracts.clone(),
+            from_cache,
+        };
+        let mut actors = self.inner.actors.write().unwrap_or_else(|e| e.into_inner());
+        if actors.contains_key(name) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("an actor named `{name}` was started on this host meanwhile"),
+            ));
+        }
+        actors.insert(name.to_owned(), Arc::new(actor));
+        tracing::info!(actor = name, digest = %info.digest, from_cache, "actor started");
+        Ok(info)
+    }
+
+    /// Starts the actor module in the file `path` under `name`.
+    pub async fn start_actor_file(
+        &self,
+        name: &str,
+        path: impl AsRef<Path>,
+        limits: ActorLimits,
+    ) -> Result<ActorInfo, Error> {
+        let path = path.as_ref();
+        let bytes = tokio::fs::read(path).await.map_err(|e| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("cannot read the actor module {}: {e}", path.display()),
+            )
+            .with_source(e)
+        })?;
+        self.start_actor(name, bytes, limits).await
+    }
+
+    /// Stops the actor `name`: new calls are refused at once, calls in flight
+    /// finish (up to the actor's timeout), then its instances are dropped.
+    pub async fn stop_actor(&self, name: &str) -> Result<(), Error> {
+        let actor = self
+            .inner
+            .actors
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+            .ok_or_else(|| not_running(name))?;
+        let all = actor.limits.max_instances;
+        let drained =
+            tokio::time::timeout(actor.limits.timeout, actor.permits.acquire_many(all)).await;
+        if drained.is_err() {
+            tracing::warn!(
+                actor = name,
+                "calls still in flight after the actor's timeout; stopping anyway"
+            );
+        }
+        actor.permits.close();
+        actor.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        tracing::info!(actor = name, "actor stopped");
+        Ok(())
+    }
+
+    /// Calls into an actor and returns the reply body, or a typed error:
+    /// the actor's own (unknown method, decode, contract mismatch) or the
+    /// host's (not running, deadline, trap, panic, limits).
+    pub async fn invoke(&self, call: Call<'_>) -> Result<Vec<u8>, Error> {
+        self.inner.invoke(call, None).await
+    }
+
+    /// The names of the running actors, sorted.
+    pub fn actor_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .actors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// What is known of the running actor `name`: its module digest and the
+    /// contracts it implements.
+    pub fn actor(&self, name: &str) -> Option<ActorInfo> {
+        self.inner.actor(name).map(|a| ActorInfo {
+            name: a.name.to_string(),
+            digest: a.digest.clone(),
+            contracts: a.contracts.clone(),
+            from_cache: a.from_cache,
+        })
+    }
+
+    /// How many instances of `name` are warm and idle.
+    pub fn idle_instances(&self, name: &str) -> Option<usize> {
+        self.inner
+            .actor(name)
+            .map(|a| a.idle.lock().unwrap_or_else(|e| e.into_inner()).len())
+    }
+
+    /// Events published by actors on this host.
+    pub fn published(&self) -> broadcast::Receiver<Published> {
+        self.inner.events.subscribe()
+    }
+}
+
+fn not_running(name: &str) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("no actor named `{name}` is running on this host"),
+    )
+}
+
+impl HostInner {
+    pub(crate) fn actor(&self, name: &str) -> Option<Arc<Actor>> {
+        self.actors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Invokes an actor; `outer` is the deadline of the calling actor, if any.
+    pub(crate) fn invoke<'a>(
+        self: &'a Arc<Self>,
+        call: Call<'a>,
+        outer: Option<Instant>,
+    ) -> BoxFuture<'a, Result<Vec<u8>, Error>> {
+        Box::pin(async move {
+            let actor = self.actor(call.actor).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NoResponders,
+                    format!("no actor named `{}` is running on this host", call.actor),
+                )
+            })?;
+            if call.payload.len() > actor.limits.max_payload {
+                return Err(Error::new(
+                    ErrorKind::PayloadTooLarge,
+                    format!(
+                        "the request to `{}` is {} bytes; the actor accepts at most {}",
+                        call.actor,
+                        call.payload.len(),
+                        actor.limits.max_payload
+                    ),
+                ));
+            }
+            let now = Instant::now();
+            let own = now
+                + call
+                    .timeout
+                    .unwrap_or(actor.limits.timeout)
+                    .min(actor.limits.timeout);
+            let deadline = outer.map_or(own, |o| o.min(own));
+
+            let _permit = match tokio::time::timeout_at(
+                deadline,
+                actor.permits.clone().acquire_owned(),
+            )
+            .await
+            {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_closed)) => return Err(not_running(call.actor)),
+                Err(_) => {
+                    return Err(Error::new(
+                        ErrorKind::TimedOut,
+                        format!(
+                            "all {} instances of `{}` stayed busy until the call's deadline",
+                            actor.limits.max_instances, call.actor
+                        ),
+                    ));
+                }
+            };
+            let warm = actor.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut warm = match warm {
+                Some(warm) => warm,
+                None => instance::instantiate(self, &actor).await?,
+            };
+            match warm.call(&actor, call, deadline).await {
+                Ok(reply) => {
+                    actor
+                        .idle
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(warm);
+                    reply
+                }
+                // The instance trapped or broke the ABI: it is dropped, and the
+                // next call gets a fresh one.
+                Err(failure) => {
+                    tracing::warn!(actor = %actor.name, error = %failure, "instance dropped");
+                    Err(failure)
+                }
+            }
+        })
+    }
+
+    pub(crate) fn weak(self: &Arc<Self>) -> Weak<HostInner> {
+        Arc::downgrade(self)
+    }
+}

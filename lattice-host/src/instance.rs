@@ -1,0 +1,609 @@
+//! Instances of actors: the store state, the host imports, and one call.
+
+use std::sync::{Arc, Weak};
+
+use lattice::abi::{self, LogLevel};
+use lattice::{ContractInfo, Error, ErrorKind};
+use tokio::time::Instant;
+use wasmtime::{
+    Caller, Engine, Linker, Memory, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline,
+};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+use crate::host::{Actor, Call, HostInner, Published};
+
+/// The longest log line or panic message taken from a guest.
+const MAX_TEXT: usize = 16 << 10;
+/// The first input buffer of an instance; it grows to fit larger calls.
+const FIRST_SCRATCH: u32 = 16 << 10;
+
+/// The state of one instance's store.
+pub(crate) struct InstanceState {
+    wasi: WasiP1Ctx,
+    limiter: MemoryLimiter,
+    host: Weak<HostInner>,
+    actor: Arc<str>,
+    memory: Option<Memory>,
+    /// The deadline of the call in progress.
+    deadline: Instant,
+    /// A reply waiting for `take_reply`.
+    pending: Vec<u8>,
+    /// The message the guest's panic hook handed over.
+    panic: Option<String>,
+}
+
+/// Caps linear memory, and remembers when the cap was hit.
+struct MemoryLimiter {
+    max: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The deadline passed: raised from the epoch callback.
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call ran past its deadline")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+/// A guest broke the ABI (pointers out of bounds, bad names).
+#[derive(Debug)]
+struct AbiViolation(String);
+
+impl std::fmt::Display for AbiViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the actor broke the lattice ABI: {}", self.0)
+    }
+}
+
+impl std::error::Error for AbiViolation {}
+
+/// A warm instance: its store and the exports a call needs.
+pub(crate) struct Warm {
+    store: Store<InstanceState>,
+    memory: Memory,
+    dispatch: TypedFunc<(u32, u32, u32, u32, u64), u64>,
+    describe: TypedFunc<(), u64>,
+    alloc: TypedFunc<u32, u32>,
+    free: TypedFunc<(u32, u32), ()>,
+    scratch: u32,
+    scratch_len: u32,
+}
+
+/// The linker every actor is instantiated with: WASI preview 1 and the
+/// `lattice` imports.
+pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
+    let mut linker: Linker<InstanceState> = Linker::new(engine);
+    let setup = |e: wasmtime::Error| {
+        Error::new(
+            ErrorKind::Remote,
+            format!("cannot set up the linker: {e:#}"),
+        )
+    };
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi).map_err(setup)?;
+
+    linker
+        .func_wrap_async(
+            abi::IMPORT_MODULE,
+            abi::CALL,
+            |mut caller: Caller<'_, InstanceState>,
+             (actor, actor_len, contract, contract_len, method, method_len, payload, payload_len, _version, fingerprint, timeout_ms, flags): (
+                u32,
+                u32,
+                u32,
+                u32,
+                u32,
+                u32,
+                u32,
+                u32,
+                u32,
+                u64,
+                u64,
+                i32,
+            )| {
+                Box::new(async move {
+                    let actor = read_str(&caller, actor, actor_len, "actor name")?;
+                    let contract = read_str(&caller, contract, contract_len, "contract name")?;
+                    let method = read_str(&caller, method, method_len, "method name")?;
+                    let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
+                    let host = caller.data().host.upgrade();
+                    let mut deadline = caller.data().deadline;
+                    if timeout_ms > 0 {
+                        deadline = deadline.min(Instant::now() + std::time::Duration::from_millis(timeout_ms));
+                    }
+                    let mut call = Call::new(&actor, &contract, &method, &payload);
+                    if fingerprint != 0 {
+                        call = call.fingerprint(fingerprint);
+                    }
+                    let result = match host {
+                        None => Err(Error::new(ErrorKind::Transport, "the host is shutting down")),
+                        Some(host) if flags & abi::CALL_ONEWAY != 0 => {
+                            let (actor, contract, method) = (actor.clone(), contract.clone(), method.clone());
+                            tokio::spawn(async move {
+                                let call = Call::new(&actor, &contract, &method, &payload);
+                                if let Err(e) = host.invoke(call, Some(deadline)).await {
+                                    tracing::debug!(actor = %actor, error = %e, "oneway call failed");
+                                }
+                            });
+                            Ok(Vec::new())
+                        }
+                        Some(host) => host.invoke(call, Some(deadline)).await,
+                    };
+                    Ok(set_pending(caller.data_mut(), result))
+                })
+            },
+        )
+        .map_err(setup)?;
+
+    linker
+        .func_wrap(
+            abi::IMPORT_MODULE,
+            abi::TAKE_REPLY,
+            |mut caller: Caller<'_, InstanceState>, ptr: u32| -> wasmtime::Result<()> {
+                let pending = std::mem::take(&mut caller.data_mut().pending);
+                let memory = memory_of(&caller)?;
+                memory
+                    .write(&mut caller, ptr as usize, &pending)
+                    .map_err(|_| {
+                        AbiViolation(format!("take_reply to {ptr:#x} is outside memory")).into()
+                    })
+            },
+        )
+        .map_err(setup)?;
+
+    linker
+        .func_wrap(
+            abi::IMPORT_MODULE,
+            abi::PUBLISH,
+            |mut caller: Caller<'_, InstanceState>,
+             subject: u32,
+             subject_len: u32,
+             payload: u32,
+             payload_len: u32|
+             -> wasmtime::Result<u64> {
+                let subject = read_str(&caller, subject, subject_len, "subject")?;
+                let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
+                let state = caller.data();
+                let result = match (state.host.upgrade(), check_subject(&subject)) {
+                    (_, Err(e)) => Err(e),
+                    (None, _) => Err(Error::new(
+                        ErrorKind::Transport,
+                        "the host is shutting down",
+                    )),
+                    (Some(host), Ok(())) => {
+                        // Nobody listening is not an error: events are fire and forget.
+                        let _ = host.events.send(Published {
+                            actor: state.actor.to_string(),
+                            subject,
+                            payload,
+                        });
+                        Ok(Vec::new())
+                    }
+                };
+                Ok(set_pending(caller.data_mut(), result))
+            },
+        )
+        .map_err(setup)?;
+
+    linker
+        .func_wrap(
+            abi::IMPORT_MODULE,
+            abi::LOG,
+            |caller: Caller<'_, InstanceState>,
+             level: i32,
+             msg: u32,
+             msg_len: u32|
+             -> wasmtime::Result<()> {
+                let text = read_text(&caller, msg, msg_len)?;
+                let actor = &*caller.data().actor;
+                match LogLevel::from_i32(level) {
+                    LogLevel::Trace => tracing::trace!(target: "lattice::actor", actor, "{text}"),
+                    LogLevel::Debug => tracing::debug!(target: "lattice::actor", actor, "{text}"),
+                    LogLevel::Info => tracing::info!(target: "lattice::actor", actor, "{text}"),
+                    LogLevel::Warn => tracing::warn!(target: "lattice::actor", actor, "{text}"),
+                    LogLevel::Error => tracing::error!(target: "lattice::actor", actor, "{text}"),
+                }
+                Ok(())
+            },
+        )
+        .map_err(setup)?;
+
+    linker
+        .func_wrap(
+            abi::IMPORT_MODULE,
+            abi::PANIC,
+            |mut caller: Caller<'_, InstanceState>,
+             msg: u32,
+             msg_len: u32|
+             -> wasmtime::Result<()> {
+                let text = read_text(&caller, msg, msg_len)?;
+                caller.data_mut().panic = Some(text);
+                Ok(())
+            },
+        )
+        .map_err(setup)?;
+    Ok(linker)
+}
+
+fn check_subject(subject: &str) -> Result<(), Error> {
+    for token in subject.split('.') {
+        lattice::names::validate(lattice::NameKind::Event, token)?;
+    }
+    Ok(())
+}
+
+/// Stores a call's reply for `take_reply` and returns its packed length.
+fn set_pending(state: &mut InstanceState, result: Result<Vec<u8>, Error>) -> u64 {
+    let (bytes, is_error) = match result {
+        Ok(bytes) => (bytes, false),
+        Err(e) => (e.to_wire(), true),
+    };
+    let len = u32::try_from(bytes.len())
+        .unwrap_or(u32::MAX)
+        .min(abi::MAX_PACKED_LEN);
+    state.pending = bytes;
+    abi::pack(0, len, is_error)
+}
+
+fn memory_of(caller: &Caller<'_, InstanceState>) -> wasmtime::Result<Memory> {
+    caller.data().memory.ok_or_else(|| {
+        AbiViolation("a host import was called before the instance was ready".into()).into()
+    })
+}
+
+fn read<'c>(
+    caller: &'c Caller<'_, InstanceState>,
+    ptr: u32,
+    len: u32,
+    what: &str,
+) -> wasmtime::Result<&'c [u8]> {
+    let memory = memory_of(caller)?;
+    memory
+        .data(caller)
+        .get(ptr as usize..ptr as usize + len as usize)
+        .ok_or_else(|| {
+            AbiViolation(format!("the {what} at {ptr:#x}+{len} is outside memory")).into()
+        })
+}
+
+fn read_str(
+    caller: &Caller<'_, InstanceState>,
+    ptr: u32,
+    len: u32,
+    what: &str,
+) -> wasmtime::Result<String> {
+    let bytes = read(caller, ptr, len, what)?;
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .map_err(|_| AbiViolation(format!("the {what} is not UTF-8")).into())
+}
+
+fn read_text(caller: &Caller<'_, InstanceState>, ptr: u32, len: u32) -> wasmtime::Result<String> {
+    let bytes = read(caller, ptr, len.min(MAX_TEXT as u32), "text")?;
+    Ok(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// Creates a fresh instance of `actor`, ready for calls.
+pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<Warm, Error> {
+    let state = InstanceState {
+        wasi: WasiCtxBuilder::new().build_p1(),
+        limiter: MemoryLimiter {
+            max: usize::try_from(actor.limits.max_memory).unwrap_or(usize::MAX),
+            hit: false,
+        },
+        host: host.weak(),
+        actor: actor.name.clone(),
+        memory: None,
+        deadline: Instant::now() + actor.limits.timeout,
+        pending: Vec::new(),
+        panic: None,
+    };
+    let mut store = Store::new(&host.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    // Check the deadline at every epoch tick; yield to the runtime in between,
+    // so that a busy guest never holds a thread of the host for long.
+    store.epoch_deadline_callback(|store| {
+        if Instant::now() >= store.data().deadline {
+            Err(DeadlineExceeded.into())
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store.set_epoch_deadline(1);
+    if actor.limits.fuel.is_some() {
+        store
+            .set_fuel(u64::MAX)
+            .map_err(|e| setup_failed(actor, &e))?;
+    }
+    let instance = actor
+        .pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(|e| call_failed(actor, &store, e, "instantiating"))?;
+    let memory = instance
+        .get_memory(&mut store, abi::MEMORY)
+        .ok_or_else(|| setup_failed(actor, &"no exported memory"))?;
+    store.data_mut().memory = Some(memory);
+    if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+        init.call_async(&mut store, ())
+            .await
+            .map_err(|e| call_failed(actor, &store, e, "initializing"))?;
+    }
+    let typed = |e: wasmtime::Error| setup_failed(actor, &e);
+    let dispatch = instance
+        .get_typed_func(&mut store, abi::DISPATCH)
+        .map_err(typed)?;
+    let describe = instance
+        .get_typed_func(&mut store, abi::DESCRIBE)
+        .map_err(typed)?;
+    let alloc: TypedFunc<u32, u32> = instance
+        .get_typed_func(&mut store, abi::ALLOC)
+        .map_err(typed)?;
+    let free = instance
+        .get_typed_func(&mut store, abi::FREE)
+        .map_err(typed)?;
+    let scratch = alloc
+        .call_async(&mut store, FIRST_SCRATCH)
+        .await
+        .map_err(|e| call_failed(actor, &store, e, "allocating"))?;
+    if scratch == 0 {
+        return Err(setup_failed(
+            actor,
+            &"the guest could not allocate its input buffer",
+        ));
+    }
+    Ok(Warm {
+        store,
+        memory,
+        dispatch,
+        describe,
+        alloc,
+        free,
+        scratch,
+        scratch_len: FIRST_SCRATCH,
+    })
+}
+
+fn setup_failed(actor: &Actor, e: &dyn std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::InvalidModule,
+        format!("cannot set up an instance of `{}`: {e}", actor.name),
+    )
+}
+
+/// Turns a failed guest call into a typed error.
+fn call_failed(
+    actor: &Actor,
+    store: &Store<InstanceState>,
+    e: wasmtime::Error,
+    doing: &str,
+) -> Error {
+    let name = &actor.name;
+    let state = store.data();
+    if let Some(message) = &state.panic {
+        return Error::new(
+            ErrorKind::ActorPanicked,
+            format!("actor `{name}` panicked: {message}"),
+        );
+    }
+    if e.downcast_ref::<DeadlineExceeded>().is_some() {
+        return Error::new(
+            ErrorKind::TimedOut,
+            format!(
+                "actor `{name}` ran past the call's deadline while {doing}; the instance was stopped"
+            ),
+        );
+    }
+    if let Some(violation) = e.downcast_ref::<AbiViolation>() {
+        return Error::new(
+            ErrorKind::ActorTrapped,
+            format!("actor `{name}`: {violation}"),
+        );
+    }
+    if state.limiter.hit {
+        return Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "actor `{name}` reached its memory limit of {} bytes while {doing}",
+                actor.limits.max_memory
+            ),
+        );
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Error::new(
+            ErrorKind::LimitExceeded,
+            format!("actor `{name}` ran out of fuel while {doing}"),
+        ),
+        Some(Trap::StackOverflow) => Error::new(
+            ErrorKind::ActorTrapped,
+            format!("actor `{name}` overflowed its stack while {doing}"),
+        ),
+        Some(Trap::Interrupt) => Error::new(
+            ErrorKind::TimedOut,
+            format!("actor `{name}` was interrupted while {doing}"),
+        ),
+        Some(trap) => Error::new(
+            ErrorKind::ActorTrapped,
+            format!("actor `{name}` trapped while {doing}: {trap}"),
+        ),
+        None => Error::new(
+            ErrorKind::ActorTrapped,
+            format!("actor `{name}` failed while {doing}: {e:#}"),
+        ),
+    }
+}
+
+impl Warm {
+    /// Reads the contracts the instance implements.
+    pub(crate) async fn describe(&mut self, actor: &Actor) -> Result<Vec<ContractInfo>, Error> {
+        self.store.data_mut().deadline = Instant::now() + actor.limits.timeout;
+        let packed = self
+            .describe
+            .call_async(&mut self.store, ())
+            .await
+            .map_err(|e| call_failed(actor, &self.store, e, "describing its contracts"))?;
+        let bytes = self.reply(actor, packed)?;
+        let contracts: Vec<ContractInfo> =
+            lattice::codec::decode_as(&bytes, &"the actor's contract list")
+                .map_err(|e| Error::new(ErrorKind::InvalidModule, e.message().to_owned()))?;
+        Ok(contracts)
+    }
+
+    /// One call. The outer error means the instance is unusable and must be
+    /// dropped; the inner result is the call's.
+    pub(crate) async fn call(
+        &mut self,
+        actor: &Actor,
+        call: Call<'_>,
+        deadline: Instant,
+    ) -> Result<Result<Vec<u8>, Error>, Error> {
+        let (contract, method, payload) = (
+            call.contract.as_bytes(),
+            call.method.as_bytes(),
+            call.payload,
+        );
+        let total = contract.len() + method.len() + payload.len();
+        let total32 = u32::try_from(total).map_err(|_| {
+            Error::new(
+                ErrorKind::PayloadTooLarge,
+                "the request is larger than 4 GiB",
+            )
+        });
+        let total32 = match total32 {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e)),
+        };
+        {
+            let state = self.store.data_mut();
+            state.deadline = deadline;
+            state.panic = None;
+            state.limiter.hit = false;
+        }
+        if let Some(fuel) = actor.limits.fuel {
+            self.store
+                .set_fuel(fuel)
+                .map_err(|e| setup_failed(actor, &e))?;
+        }
+        if total32 > self.scratch_len {
+            let want = total32.next_power_of_two().max(FIRST_SCRATCH);
+            self.free
+                .call_async(&mut self.store, (self.scratch, self.scratch_len))
+                .await
+                .map_err(|e| call_failed(actor, &self.store, e, "freeing its input buffer"))?;
+            let ptr = self
+                .alloc
+                .call_async(&mut self.store, want)
+                .await
+                .map_err(|e| call_failed(actor, &self.store, e, "allocating its input buffer"))?;
+            if ptr == 0 {
+                return Err(Error::new(
+                    ErrorKind::LimitExceeded,
+                    format!(
+                        "actor `{}` could not allocate {want} bytes for a request",
+                        actor.name
+                    ),
+                ));
+            }
+            self.scratch = ptr;
+            self.scratch_len = want;
+        }
+        let start = self.scratch as usize;
+        let Some(input) = self
+            .memory
+            .data_mut(&mut self.store)
+            .get_mut(start..start + total)
+        else {
+            return Err(Error::new(
+                ErrorKind::ActorTrapped,
+                format!(
+                    "actor `{}` gave an input buffer outside its memory",
+                    actor.name
+                ),
+            ));
+        };
+        input[..contract.len()].copy_from_slice(contract);
+        input[contract.len()..contract.len() + method.len()].copy_from_slice(method);
+        input[contract.len() + method.len()..].copy_from_slice(payload);
+
+        let packed = self
+            .dispatch
+            .call_async(
+                &mut self.store,
+                (
+                    self.scratch,
+                    contract.len() as u32,
+                    method.len() as u32,
+                    payload.len() as u32,
+                    call.fingerprint.unwrap_or(0),
+                ),
+            )
+            .await
+            .map_err(|e| {
+                call_failed(
+                    actor,
+                    &self.store,
+                    e,
+                    &format!("running {}.{}", call.contract, call.method),
+                )
+            })?;
+        let (_, len, is_error) = abi::unpack(packed);
+        if len as usize > actor.limits.max_payload {
+            return Ok(Err(Error::new(
+                ErrorKind::PayloadTooLarge,
+                format!(
+                    "the reply of {}.{} from `{}` is {len} bytes; the actor's limit is {}",
+                    call.contract, call.method, actor.name, actor.limits.max_payload
+                ),
+            )));
+        }
+        let bytes = self.reply(actor, packed)?;
+        if is_error {
+            return Ok(Err(Error::from_wire(None, &bytes)));
+        }
+        Ok(Ok(bytes))
+    }
+
+    /// Copies a packed reply out of guest memory.
+    fn reply(&self, actor: &Actor, packed: u64) -> Result<Vec<u8>, Error> {
+        let (ptr, len, _) = abi::unpack(packed);
+        self.memory
+            .data(&self.store)
+            .get(ptr as usize..ptr as usize + len as usize)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::ActorTrapped,
+                    format!("actor `{}` returned a reply outside its memory", actor.name),
+                )
+            })
+    }
+}

@@ -1,0 +1,208 @@
+//! Loading actor modules: the ABI check, the compiled-module cache, compilation.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use lattice::{Error, ErrorKind, abi};
+use sha2::{Digest, Sha256};
+use wasmtime::{Engine, Module};
+
+/// The sha256 of a module, as 64 lowercase hex digits.
+pub(crate) fn digest(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks that `bytes` is a lattice actor module this host can run, before
+/// spending time on compiling it.
+pub(crate) fn check_abi(bytes: &[u8]) -> Result<(), Error> {
+    use wasmparser::{Encoding, Parser, Payload};
+    let invalid = |message: String| Error::new(ErrorKind::InvalidModule, message);
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(invalid(
+            "not a WebAssembly module (it does not start with \\0asm); build actors with \
+             `cargo build --target wasm32-wasip1 --release`"
+                .into(),
+        ));
+    }
+    let mut exports = Vec::new();
+    let mut version = None;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload =
+            payload.map_err(|e| invalid(format!("not a valid WebAssembly module: {e}")))?;
+        match payload {
+            Payload::Version {
+                encoding: Encoding::Component,
+                ..
+            } => {
+                return Err(invalid(
+                    "this is a WebAssembly component; lattice actors are core modules built for \
+                     wasm32-wasip1 with the actor SDK"
+                        .into(),
+                ));
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export.map_err(|e| invalid(format!("bad export section: {e}")))?;
+                    exports.push(export.name.to_owned());
+                }
+            }
+            Payload::CustomSection(reader) if reader.name() == abi::VERSION_SECTION => {
+                let data = reader.data();
+                version = Some(match <[u8; 4]>::try_from(data) {
+                    Ok(v) => u32::from_le_bytes(v),
+                    Err(_) => u32::MAX,
+                });
+            }
+            _ => {}
+        }
+    }
+    let missing: Vec<&str> = [
+        abi::MEMORY,
+        abi::ALLOC,
+        abi::FREE,
+        abi::DISPATCH,
+        abi::DESCRIBE,
+    ]
+    .into_iter()
+    .filter(|name| !exports.iter().any(|e| e == name))
+    .collect();
+    if !missing.is_empty() {
+        return Err(invalid(format!(
+            "not a lattice actor: the module does not export {}; an actor crate calls \
+             `lattice_actor::export!(MyActor: MyContract)` and builds as a cdylib",
+            missing.join(", ")
+        )));
+    }
+    match version {
+        Some(abi::VERSION) => Ok(()),
+        Some(found) => Err(invalid(format!(
+            "the actor was built for lattice ABI version {found}; this host speaks version {}; \
+             rebuild the actor with a matching lattice-actor",
+            abi::VERSION
+        ))),
+        None => Err(invalid(format!(
+            "not a lattice actor: the module has no `{}` section naming its ABI version; \
+             build it with lattice-actor's `export!`",
+            abi::VERSION_SECTION
+        ))),
+    }
+}
+
+/// Compiled modules on disk, keyed by the module's sha256 and the engine's
+/// compatibility hash, so that a second start skips compilation.
+#[derive(Debug, Clone)]
+pub(crate) struct ModuleCache {
+    dir: Option<PathBuf>,
+}
+
+impl ModuleCache {
+    pub(crate) fn new(dir: Option<PathBuf>) -> Self {
+        ModuleCache { dir }
+    }
+
+    fn path(&self, engine: &Engine, digest: &str) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Some(dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish())))
+    }
+
+    /// Compiles `bytes`, or loads the compiled module from the cache.
+    /// Returns the module and whether it came from the cache.
+    pub(crate) fn load(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<(Module, bool), Error> {
+        let path = self.path(engine, digest);
+        if let Some(path) = &path
+            && path.exists()
+        {
+            match deserialize(engine, path) {
+                Ok(module) => return Ok((module, true)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring a bad cached module")
+                }
+            }
+        }
+        let module = Module::new(engine, bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidModule,
+                format!("the module does not compile: {e:#}"),
+            )
+        })?;
+        if let Some(path) = &path
+            && let Err(e) = store(&module, path)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not cache the compiled module");
+        }
+        Ok((module, false))
+    }
+}
+
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Module> {
+    // SAFETY: wasmtime requires that deserialized bytes come from
+    // `Module::serialize` of a compatible engine. The file is written only by
+    // `store` below, into the host's own cache directory, named by the
+    // module's digest and the engine's compatibility hash; wasmtime also checks
+    // the header and engine settings and fails cleanly on a mismatch.
+    unsafe { Module::deserialize_file(engine, path) }
+}
+
+fn store(module: &Module, path: &Path) -> std::io::Result<()> {
+    let bytes = module.serialize().map_err(std::io::Error::other)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Write then rename, so that a concurrent reader never sees half a file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_not_a_module() {
+        let err = check_abi(b"hello world, not wasm").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidModule);
+        assert!(err.message().contains("not a WebAssembly module"), "{err}");
+        let err = check_abi(b"\0asm\x01\0\0\0\xff\xff").unwrap_err();
+        assert!(
+            err.message().contains("not a valid WebAssembly module"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_module_without_the_abi_names_what_is_missing() {
+        let wasm = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "lattice_alloc") (param i32) (result i32) i32.const 0))"#).unwrap();
+        let err = check_abi(&wasm).unwrap_err();
+        assert!(
+            err.message()
+                .contains("lattice_free, lattice_dispatch, lattice_describe"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_abi_version_is_named() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (memory (export "memory") 1)
+                (func (export "lattice_alloc") (param i32) (result i32) i32.const 0)
+                (func (export "lattice_free") (param i32 i32))
+                (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64) i64.const 0)
+                (func (export "lattice_describe") (result i64) i64.const 0)
+                (@custom "lattice_abi" "\07\00\00\00"))"#,
+        )
+        .unwrap();
+        let err = check_abi(&wasm).unwrap_err();
+        assert!(err.message().contains("ABI version 7"), "{err}");
+    }
+}

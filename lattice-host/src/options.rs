@@ -1,0 +1,170 @@
+//! Configuration of a host and of the actors it runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a [`Host`](crate::Host) is set up. Builder with by-value setters;
+/// every default is documented on its setter.
+///
+/// ```
+/// use lattice_host::HostOptions;
+/// let options = HostOptions::new().pooling(false).module_cache(None);
+/// ```
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    pub(crate) pooling: bool,
+    pub(crate) pool_instances: u32,
+    pub(crate) pool_memory: u64,
+    pub(crate) module_cache: Option<PathBuf>,
+    pub(crate) fuel: bool,
+    pub(crate) epoch_tick: Duration,
+    pub(crate) max_wasm_stack: usize,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            pooling: true,
+            pool_instances: 1_000,
+            pool_memory: 64 << 20,
+            module_cache: default_cache_dir(),
+            fuel: false,
+            epoch_tick: Duration::from_millis(5),
+            max_wasm_stack: 512 << 10,
+        }
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("lattice").join("modules"))
+}
+
+impl HostOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether instances come from wasmtime's pooling allocator, which
+    /// reserves their memory up front and makes instantiation a few
+    /// microseconds. Default: on.
+    pub fn pooling(mut self, on: bool) -> Self {
+        self.pooling = on;
+        self
+    }
+
+    /// With pooling: how many instances may exist at once across all actors.
+    /// Default: 1,000.
+    pub fn pool_instances(mut self, n: u32) -> Self {
+        self.pool_instances = n;
+        self
+    }
+
+    /// With pooling: the largest linear memory of any instance, in bytes; the
+    /// per-actor [`ActorLimits::max_memory`] must not exceed it. Default: 64 MiB.
+    pub fn pool_memory(mut self, bytes: u64) -> Self {
+        self.pool_memory = bytes;
+        self
+    }
+
+    /// Where compiled modules are cached, keyed by the module's sha256 and the
+    /// engine's compatibility hash; `None` turns the cache off. Default:
+    /// `$XDG_CACHE_HOME/lattice/modules` or `~/.cache/lattice/modules`.
+    pub fn module_cache(mut self, dir: Option<PathBuf>) -> Self {
+        self.module_cache = dir;
+        self
+    }
+
+    /// Whether fuel metering is compiled in, so that actors can be given a
+    /// [fuel budget](ActorLimits::fuel). It slows guest code by roughly a
+    /// third. Default: off.
+    pub fn fuel(mut self, on: bool) -> Self {
+        self.fuel = on;
+        self
+    }
+
+    /// The granularity of deadlines: how often the engine's epoch advances.
+    /// Default: 5 ms.
+    pub fn epoch_tick(mut self, tick: Duration) -> Self {
+        self.epoch_tick = tick.max(Duration::from_micros(100));
+        self
+    }
+
+    /// The largest wasm stack of a call, in bytes; deeper recursion traps with
+    /// a stack overflow. Default: 512 KiB.
+    pub fn max_wasm_stack(mut self, bytes: usize) -> Self {
+        self.max_wasm_stack = bytes;
+        self
+    }
+}
+
+/// Limits of one actor. Builder with by-value setters.
+///
+/// ```
+/// use std::time::Duration;
+/// use lattice_host::ActorLimits;
+/// let limits = ActorLimits::new().max_memory(16 << 20).timeout(Duration::from_secs(1));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorLimits {
+    pub(crate) max_memory: u64,
+    pub(crate) timeout: Duration,
+    pub(crate) fuel: Option<u64>,
+    pub(crate) max_payload: usize,
+    pub(crate) max_instances: u32,
+}
+
+impl Default for ActorLimits {
+    fn default() -> Self {
+        ActorLimits {
+            max_memory: 32 << 20,
+            timeout: Duration::from_secs(10),
+            fuel: None,
+            max_payload: 8 << 20,
+            max_instances: 8,
+        }
+    }
+}
+
+impl ActorLimits {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The largest linear memory of one instance, in bytes. Default: 32 MiB.
+    pub fn max_memory(mut self, bytes: u64) -> Self {
+        self.max_memory = bytes;
+        self
+    }
+
+    /// The longest a call may run when the caller sets no deadline, and the
+    /// cap on any deadline a caller sets. Default: 10 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The fuel (roughly, wasm instructions) one call may burn; needs
+    /// [`HostOptions::fuel`]. Default: unlimited.
+    pub fn fuel(mut self, fuel: Option<u64>) -> Self {
+        self.fuel = fuel;
+        self
+    }
+
+    /// The largest request or reply payload, in bytes. Default: 8 MiB.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// How many instances of the actor may run at once on this host (calls
+    /// beyond that wait for one to be free, within their deadline). Default: 8.
+    pub fn max_instances(mut self, n: u32) -> Self {
+        self.max_instances = n.max(1);
+        self
+    }
+}

@@ -1,0 +1,295 @@
+//! The example actors, run in a real wasmtime host: every method, results
+//! that carry the user's errors, events, and actor-to-actor calls.
+
+mod support;
+
+use example_counter_contract::{
+    Counter, CounterAddArgs, CounterCheckedAddArgs, CounterError, CounterGetArgs, CounterNameArgs,
+    CounterRenameArgs, CounterResetArgs,
+};
+use example_echo_contract::{Echo, EchoEchoArgs, EchoEchoBytesArgs, EchoReverseArgs};
+use example_relay_contract::{Relay, RelayAddToArgs, RelayEchoViaArgs};
+use lattice::{Contract, ErrorKind, codec};
+use lattice_host::{ActorLimits, Call, Host};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+async fn call<C: Contract + ?Sized, A: Serialize, R: DeserializeOwned>(
+    host: &Host,
+    actor: &str,
+    method: &str,
+    args: &A,
+) -> Result<R, lattice::Error> {
+    let payload = codec::encode(args)?;
+    let reply = host
+        .invoke(Call::new(actor, C::NAME, method, &payload).fingerprint(C::FINGERPRINT))
+        .await?;
+    codec::decode(&reply)
+}
+
+#[tokio::test]
+async fn echo_strings_and_bytes() {
+    let host = support::host();
+    let info = host
+        .start_actor_file(
+            "echo",
+            support::wasm("example-echo-actor"),
+            ActorLimits::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.contracts.len(), 1);
+    assert_eq!(info.contracts[0].name, "echo");
+    assert_eq!(
+        info.contracts[0].fingerprint_value(),
+        Some(<dyn Echo as Contract>::FINGERPRINT)
+    );
+    let text: String = call::<dyn Echo, _, _>(
+        &host,
+        "echo",
+        "echo",
+        &EchoEchoArgs {
+            text: "héllo".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(text, "héllo");
+    let data: serde_bytes::ByteBuf = call::<dyn Echo, _, _>(
+        &host,
+        "echo",
+        "echo_bytes",
+        &EchoEchoBytesArgs {
+            data: vec![0, 1, 255],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(data.into_vec(), [0, 1, 255]);
+    let reversed: String = call::<dyn Echo, _, _>(
+        &host,
+        "echo",
+        "reverse",
+        &EchoReverseArgs { text: "abc".into() },
+    )
+    .await
+    .unwrap();
+    assert_eq!(reversed, "cba");
+}
+
+#[tokio::test]
+async fn counter_methods_errors_and_events() {
+    let host = support::host();
+    // One instance, so that the state of every call is the same.
+    let limits = ActorLimits::new().max_instances(1);
+    host.start_actor_file("counter", support::wasm("example-counter-actor"), limits)
+        .await
+        .unwrap();
+    let mut events = host.published();
+
+    let total: u64 = call::<dyn Counter, _, _>(&host, "counter", "add", &CounterAddArgs { by: 5 })
+        .await
+        .unwrap();
+    assert_eq!(total, 5);
+    let total: u64 = call::<dyn Counter, _, _>(&host, "counter", "add", &CounterAddArgs { by: 2 })
+        .await
+        .unwrap();
+    assert_eq!(total, 7);
+    let overflow: Result<u64, CounterError> = call::<dyn Counter, _, _>(
+        &host,
+        "counter",
+        "checked_add",
+        &CounterCheckedAddArgs { by: u64::MAX },
+    )
+    .await
+    .unwrap();
+    assert_eq!(overflow, Err(CounterError::Overflow));
+    let renamed: Result<(), CounterError> = call::<dyn Counter, _, _>(
+        &host,
+        "counter",
+        "rename",
+        &CounterRenameArgs {
+            name: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        renamed,
+        Err(CounterError::InvalidName {
+            name: String::new()
+        })
+    );
+    let renamed: Result<(), CounterError> = call::<dyn Counter, _, _>(
+        &host,
+        "counter",
+        "rename",
+        &CounterRenameArgs {
+            name: "visits".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(renamed, Ok(()));
+    let name: String = call::<dyn Counter, _, _>(&host, "counter", "name", &CounterNameArgs {})
+        .await
+        .unwrap();
+    assert_eq!(name, "visits");
+
+    let () = call::<dyn Counter, _, _>(&host, "counter", "reset", &CounterResetArgs {})
+        .await
+        .unwrap();
+    let total: u64 = call::<dyn Counter, _, _>(&host, "counter", "get", &CounterGetArgs {})
+        .await
+        .unwrap();
+    assert_eq!(total, 0);
+    let event = events.try_recv().expect("reset publishes an event");
+    assert_eq!(event.actor, "counter");
+    assert_eq!(event.subject, "counter.reset");
+    assert_eq!(event.payload, 7u64.to_le_bytes());
+}
+
+#[tokio::test]
+async fn an_actor_calls_another_actor() {
+    support::init_tracing();
+    let host = support::host();
+    host.start_actor_file(
+        "counter",
+        support::wasm("example-counter-actor"),
+        ActorLimits::new().max_instances(1),
+    )
+    .await
+    .unwrap();
+    host.start_actor_file(
+        "echo",
+        support::wasm("example-echo-actor"),
+        ActorLimits::new(),
+    )
+    .await
+    .unwrap();
+    let info = host
+        .start_actor_file(
+            "relay",
+            support::wasm("example-relay-actor"),
+            ActorLimits::new(),
+        )
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = info.contracts.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["echo", "relay"], "one actor, two contracts");
+
+    for expected in [3u64, 6, 9] {
+        let total: Result<u64, String> = call::<dyn Relay, _, _>(
+            &host,
+            "relay",
+            "add_to",
+            &RelayAddToArgs {
+                counter: "counter".into(),
+                by: 3,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(total, Ok(expected));
+    }
+    let echoed: Result<String, String> = call::<dyn Relay, _, _>(
+        &host,
+        "relay",
+        "echo_via",
+        &RelayEchoViaArgs {
+            actor: "echo".into(),
+            text: "ping".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(echoed, Ok("ping".into()));
+
+    // The relay implements Echo too.
+    let text: String =
+        call::<dyn Echo, _, _>(&host, "relay", "echo", &EchoEchoArgs { text: "hi".into() })
+            .await
+            .unwrap();
+    assert_eq!(text, "relay: hi");
+
+    // A call to an actor that is not running comes back as the callee's typed error.
+    let missing: Result<u64, String> = call::<dyn Relay, _, _>(
+        &host,
+        "relay",
+        "add_to",
+        &RelayAddToArgs {
+            counter: "nobody".into(),
+            by: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let message = missing.unwrap_err();
+    assert!(
+        message.starts_with("no responders: no actor named `nobody`"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_calls_share_a_bounded_pool() {
+    let host = support::host();
+    host.start_actor_file(
+        "echo",
+        support::wasm("example-echo-actor"),
+        ActorLimits::new().max_instances(3),
+    )
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let host = host.clone();
+        tasks.push(tokio::spawn(async move {
+            let text = format!("call {i}");
+            let reply: String =
+                call::<dyn Echo, _, _>(&host, "echo", "echo", &EchoEchoArgs { text: text.clone() })
+                    .await
+                    .unwrap();
+            assert_eq!(reply, text);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let idle = host.idle_instances("echo").unwrap();
+    assert!((1..=3).contains(&idle), "{idle} idle instances");
+}
+
+#[tokio::test]
+async fn stopped_actors_get_no_more_calls() {
+    let host = support::host();
+    host.start_actor_file(
+        "echo",
+        support::wasm("example-echo-actor"),
+        ActorLimits::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(host.actor_names(), ["echo"]);
+    let err = host
+        .start_actor_file(
+            "echo",
+            support::wasm("example-echo-actor"),
+            ActorLimits::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    host.stop_actor("echo").await.unwrap();
+    assert!(host.actor_names().is_empty());
+    let err =
+        call::<dyn Echo, _, String>(&host, "echo", "echo", &EchoEchoArgs { text: "x".into() })
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoResponders);
+    assert_eq!(
+        host.stop_actor("echo").await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}

@@ -1,0 +1,87 @@
+//! A hostile actor, for the host's tests. Each method misbehaves in one way;
+//! the host must turn each into a typed error and keep serving.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+
+#[lattice::contract(version = 1)]
+pub trait Hostile {
+    /// Behaves.
+    fn ok(&self) -> String;
+    /// Counts calls served by this instance.
+    fn count(&mut self) -> u64;
+    /// Never returns.
+    fn spin(&self) -> u64;
+    /// Allocates `mib` MiB, one at a time, touching every page.
+    fn grow(&mut self, mib: u32) -> u64;
+    /// Recurses `depth` times.
+    fn recurse(&self, depth: u64) -> u64;
+    /// Panics with `message`.
+    fn panic(&self, message: String);
+    /// Executes `unreachable`.
+    fn trap(&self);
+    /// Returns `size` bytes.
+    fn big_reply(&self, size: u32) -> Vec<u8>;
+    /// Returns `data`.
+    fn echo(&self, data: Vec<u8>) -> Vec<u8>;
+}
+
+#[derive(Debug, Default)]
+pub struct HostileActor {
+    calls: u64,
+    hoard: Vec<Vec<u8>>,
+}
+
+fn recurse(depth: u64) -> u64 {
+    if depth == 0 {
+        return 0;
+    }
+    black_box(1 + recurse(black_box(depth - 1)))
+}
+
+impl Hostile for HostileActor {
+    fn ok(&self) -> String {
+        "ok".into()
+    }
+
+    fn count(&mut self) -> u64 {
+        self.calls += 1;
+        self.calls
+    }
+
+    fn spin(&self) -> u64 {
+        let mut n: u64 = 0;
+        loop {
+            n = black_box(n.wrapping_add(1));
+        }
+    }
+
+    fn grow(&mut self, mib: u32) -> u64 {
+        for _ in 0..mib {
+            self.hoard.push(black_box(vec![1u8; 1 << 20]));
+        }
+        self.hoard.len() as u64
+    }
+
+    fn recurse(&self, depth: u64) -> u64 {
+        recurse(depth)
+    }
+
+    fn panic(&self, message: String) {
+        panic!("{message}");
+    }
+
+    fn trap(&self) {
+        std::process::abort();
+    }
+
+    fn big_reply(&self, size: u32) -> Vec<u8> {
+        vec![7u8; size as usize]
+    }
+
+    fn echo(&self, data: Vec<u8>) -> Vec<u8> {
+        data
+    }
+}
+
+lattice_actor::export!(HostileActor: Hostile);

@@ -1,0 +1,369 @@
+//! Hostile guests and bad input: each failure is a typed error, and the same
+//! host goes on serving that actor and others.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use lattice::{ErrorKind, codec};
+use lattice_host::{ActorLimits, Call, Host, HostOptions};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct NoArgs {}
+
+#[derive(Serialize)]
+struct Grow {
+    mib: u32,
+}
+
+#[derive(Serialize)]
+struct Recurse {
+    depth: u64,
+}
+
+#[derive(Serialize)]
+struct Panic {
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Size {
+    size: u32,
+}
+
+#[derive(Serialize)]
+struct Data {
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+const CONTRACT: &str = "hostile";
+
+async fn invoke<A: Serialize>(
+    host: &Host,
+    method: &str,
+    args: &A,
+) -> Result<Vec<u8>, lattice::Error> {
+    let payload = codec::encode(args).unwrap();
+    host.invoke(Call::new("hostile", CONTRACT, method, &payload))
+        .await
+}
+
+async fn started() -> Host {
+    support::init_tracing();
+    let host = support::host();
+    let limits = ActorLimits::new()
+        .max_memory(16 << 20)
+        .timeout(Duration::from_millis(500))
+        .max_payload(64 << 10)
+        .max_instances(2);
+    host.start_actor_file("hostile", support::wasm("lattice-test-hostile"), limits)
+        .await
+        .unwrap();
+    host.start_actor_file(
+        "echo",
+        support::wasm("example-echo-actor"),
+        ActorLimits::new(),
+    )
+    .await
+    .unwrap();
+    host
+}
+
+/// After a failure, the actor and its neighbours still answer, from a fresh
+/// instance when the failure killed one.
+async fn still_serving(host: &Host) {
+    let ok: String = codec::decode(&invoke(host, "ok", &NoArgs {}).await.unwrap()).unwrap();
+    assert_eq!(ok, "ok");
+    let payload =
+        codec::encode(&std::collections::BTreeMap::from([("text", "still here")])).unwrap();
+    let reply = host
+        .invoke(Call::new("echo", "echo", "echo", &payload))
+        .await
+        .unwrap();
+    assert_eq!(codec::decode::<String>(&reply).unwrap(), "still here");
+}
+
+#[tokio::test]
+async fn an_infinite_loop_hits_the_deadline() {
+    let host = started().await;
+    let start = Instant::now();
+    let err = invoke(&host, "spin", &NoArgs {}).await.unwrap_err();
+    let took = start.elapsed();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(err.message().contains("deadline"), "{err}");
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+
+    // A caller's shorter deadline wins.
+    let start = Instant::now();
+    let payload = codec::encode(&NoArgs {}).unwrap();
+    let err = host
+        .invoke(Call::new("hostile", CONTRACT, "spin", &payload).timeout(Duration::from_millis(50)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(
+        start.elapsed() < Duration::from_millis(450),
+        "{:?}",
+        start.elapsed()
+    );
+    still_serving(&host).await;
+}
+
+#[tokio::test]
+async fn a_memory_blow_up_hits_the_cap() {
+    let host = started().await;
+    let err = invoke(&host, "grow", &Grow { mib: 64 }).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
+    assert!(
+        err.message().contains("memory limit of 16777216 bytes"),
+        "{err}"
+    );
+    still_serving(&host).await;
+    // Below the cap, growing works.
+    let grown: u64 =
+        codec::decode(&invoke(&host, "grow", &Grow { mib: 4 }).await.unwrap()).unwrap();
+    assert_eq!(grown, 4);
+}
+
+#[tokio::test]
+async fn a_stack_overflow_traps() {
+    let host = started().await;
+    let err = invoke(&host, "recurse", &Recurse { depth: 10_000_000 })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ActorTrapped, "{err}");
+    assert!(err.message().contains("stack"), "{err}");
+    still_serving(&host).await;
+    let depth: u64 = codec::decode(
+        &invoke(&host, "recurse", &Recurse { depth: 100 })
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(depth, 100);
+}
+
+#[tokio::test]
+async fn a_panic_comes_back_with_its_message() {
+    let host = started().await;
+    let err = invoke(
+        &host,
+        "panic",
+        &Panic {
+            message: "the sky is falling".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ActorPanicked, "{err}");
+    assert!(err.message().contains("the sky is falling"), "{err}");
+    assert!(
+        err.message().contains("src/lib.rs"),
+        "the location is kept: {err}"
+    );
+    still_serving(&host).await;
+}
+
+#[tokio::test]
+async fn a_trap_gets_a_fresh_instance() {
+    let host = started().await;
+    let count = |bytes: Vec<u8>| codec::decode::<u64>(&bytes).unwrap();
+    assert_eq!(count(invoke(&host, "count", &NoArgs {}).await.unwrap()), 1);
+    assert_eq!(count(invoke(&host, "count", &NoArgs {}).await.unwrap()), 2);
+    let err = invoke(&host, "trap", &NoArgs {}).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ActorTrapped, "{err}");
+    assert!(err.message().contains("unreachable"), "{err}");
+    still_serving(&host).await;
+    // The trapped instance is gone; its state with it.
+    assert_eq!(count(invoke(&host, "count", &NoArgs {}).await.unwrap()), 1);
+}
+
+#[tokio::test]
+async fn oversized_payloads_are_refused_both_ways() {
+    let host = started().await;
+    let err = invoke(&host, "big_reply", &Size { size: 100_000 })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PayloadTooLarge, "{err}");
+    assert!(err.message().contains("reply"), "{err}");
+    let err = invoke(
+        &host,
+        "echo",
+        &Data {
+            data: vec![1; 100_000],
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PayloadTooLarge, "{err}");
+    assert!(err.message().contains("request"), "{err}");
+    // Within the limit, large payloads round trip, growing the input buffer.
+    let data: serde_bytes::ByteBuf = codec::decode(
+        &invoke(
+            &host,
+            "echo",
+            &Data {
+                data: vec![9; 60_000],
+            },
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data.len(), 60_000);
+    still_serving(&host).await;
+}
+
+#[tokio::test]
+async fn bad_calls_get_typed_errors() {
+    let host = started().await;
+    let cases: [(&str, &str, &[u8], ErrorKind, &str); 4] = [
+        (
+            CONTRACT,
+            "ok",
+            b"\xc1garbage",
+            ErrorKind::Decode,
+            "arguments of hostile.ok",
+        ),
+        (
+            CONTRACT,
+            "nope",
+            b"",
+            ErrorKind::UnknownMethod,
+            "no method \"nope\"",
+        ),
+        (
+            "counter",
+            "get",
+            b"",
+            ErrorKind::UnknownContract,
+            "implements: hostile",
+        ),
+        (
+            CONTRACT,
+            "grow",
+            b"\x81\xa3mib\xa3two",
+            ErrorKind::Decode,
+            "hostile.grow",
+        ),
+    ];
+    for (contract, method, payload, kind, needle) in cases {
+        let err = host
+            .invoke(Call::new("hostile", contract, method, payload))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), kind, "{err}");
+        assert!(err.message().contains(needle), "{err}");
+    }
+    let err = host
+        .invoke(Call::new("hostile", CONTRACT, "ok", b"").fingerprint(0x1234))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ContractMismatch, "{err}");
+    let err = host
+        .invoke(Call::new("nobody", "echo", "echo", b""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoResponders, "{err}");
+    still_serving(&host).await;
+}
+
+#[tokio::test]
+async fn modules_that_are_not_actors_are_refused() {
+    let host = started().await;
+    let err = host
+        .start_actor("junk", b"not wasm at all".to_vec(), ActorLimits::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidModule);
+    assert!(err.message().contains("not a WebAssembly module"), "{err}");
+
+    let plain = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#).unwrap();
+    let err = host
+        .start_actor("plain", plain, ActorLimits::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidModule);
+    assert!(
+        err.message().contains("does not export lattice_alloc"),
+        "{err}"
+    );
+
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"\0asm\x01\0\0\0").unwrap();
+    let err = host
+        .start_actor_file("empty", file.path(), ActorLimits::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidModule);
+
+    let err = host
+        .start_actor_file("missing", "/nonexistent/actor.wasm", ActorLimits::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.message().contains("/nonexistent/actor.wasm"), "{err}");
+    still_serving(&host).await;
+}
+
+#[tokio::test]
+async fn fuel_bounds_a_call() {
+    let host = Host::new(support::options().fuel(true)).unwrap();
+    let limits = ActorLimits::new()
+        .fuel(Some(5_000_000))
+        .timeout(Duration::from_secs(30));
+    host.start_actor_file("hostile", support::wasm("lattice-test-hostile"), limits)
+        .await
+        .unwrap();
+    let err = invoke(&host, "spin", &NoArgs {}).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
+    assert!(err.message().contains("fuel"), "{err}");
+    let ok: String = codec::decode(&invoke(&host, "ok", &NoArgs {}).await.unwrap()).unwrap();
+    assert_eq!(ok, "ok");
+}
+
+#[tokio::test]
+async fn the_compiled_module_cache_skips_compilation() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || {
+        HostOptions::new()
+            .pool_instances(16)
+            .module_cache(Some(dir.path().to_path_buf()))
+    };
+    let wasm = support::wasm("example-echo-actor");
+    let first = Host::new(options()).unwrap();
+    let info = first
+        .start_actor_file("echo", &wasm, ActorLimits::new())
+        .await
+        .unwrap();
+    assert!(!info.from_cache);
+    let second = Host::new(options()).unwrap();
+    let info = second
+        .start_actor_file("echo", &wasm, ActorLimits::new())
+        .await
+        .unwrap();
+    assert!(info.from_cache);
+    let payload = codec::encode(&std::collections::BTreeMap::from([("text", "cached")])).unwrap();
+    let reply = second
+        .invoke(Call::new("echo", "echo", "echo", &payload))
+        .await
+        .unwrap();
+    assert_eq!(codec::decode::<String>(&reply).unwrap(), "cached");
+
+    // Without pooling the same module runs too.
+    let plain = Host::new(options().pooling(false)).unwrap();
+    plain
+        .start_actor_file("echo", &wasm, ActorLimits::new())
+        .await
+        .unwrap();
+    let reply = plain
+        .invoke(Call::new("echo", "echo", "echo", &payload))
+        .await
+        .unwrap();
+    assert_eq!(codec::decode::<String>(&reply).unwrap(), "cached");
+}

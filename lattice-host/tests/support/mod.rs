@@ -1,0 +1,89 @@
+//! Test support: builds the example and test actors for wasm32-wasip1 with
+//! cargo, once per test process, and makes hosts for tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use lattice_host::{Host, HostOptions};
+
+/// The actors the tests use: (package, module file stem).
+const ACTORS: &[&str] = &[
+    "example-echo-actor",
+    "example-counter-actor",
+    "example-relay-actor",
+    "lattice-test-hostile",
+];
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("lattice-host sits in the workspace")
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace().join(dir),
+        None => workspace().join("target"),
+    }
+}
+
+/// Builds every test actor (once per process) and returns the path of the
+/// module of `package`.
+pub(crate) fn wasm(package: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.current_dir(workspace()).args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip1",
+            "--quiet",
+        ]);
+        for actor in ACTORS {
+            command.args(["-p", actor]);
+        }
+        let status = command.status().expect("cargo runs");
+        assert!(
+            status.success(),
+            "building the test actors for wasm32-wasip1 failed; if the target is missing, \
+             run `rustup target add wasm32-wasip1` (the README's commands do it for you)"
+        );
+    });
+    let path = target_dir()
+        .join("wasm32-wasip1/release")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A module cache shared by the tests of this process, so that each module
+/// is compiled once.
+pub(crate) fn shared_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("lattice-module-cache")
+}
+
+/// Host options for tests: a small pool (tests run many hosts at once) and
+/// the shared module cache.
+pub(crate) fn options() -> HostOptions {
+    HostOptions::new()
+        .pool_instances(64)
+        .module_cache(Some(shared_cache()))
+}
+
+/// A host for tests.
+pub(crate) fn host() -> Host {
+    Host::new(options()).expect("a host starts")
+}
+
+/// Logs to the test's output when `RUST_LOG` is set.
+pub(crate) fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
