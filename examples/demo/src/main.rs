@@ -21,6 +21,7 @@ use lattice_host::{ActorLimits, Call, Host, HostOptions};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+// ANCHOR: call
 /// Calls `C.method` on `actor` with typed arguments and decodes the reply,
 /// printing what went over the wire.
 async fn call<C: Contract + ?Sized, A: Serialize, R: DeserializeOwned + std::fmt::Debug>(
@@ -47,6 +48,7 @@ async fn call<C: Contract + ?Sized, A: Serialize, R: DeserializeOwned + std::fmt
     );
     Ok(value)
 }
+// ANCHOR_END: call
 
 fn module_dir() -> PathBuf {
     if let Some(dir) = std::env::args_os().nth(1) {
@@ -62,6 +64,7 @@ fn module_dir() -> PathBuf {
 async fn main() -> anyhow::Result<()> {
     let dir = module_dir();
     println!("Lattice demo: three example actors in one wasmtime host\n");
+    // ANCHOR: start
     let host = Host::new(HostOptions::new())?;
     for (name, file, limits) in [
         ("echo", "example_echo_actor.wasm", ActorLimits::new()),
@@ -101,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
             start.elapsed().as_secs_f64() * 1e3
         );
     }
+    // ANCHOR_END: start
     let mut events = host.published();
 
     println!("\ntyped calls, encoded as MessagePack, dispatched in the guests:");
