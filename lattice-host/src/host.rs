@@ -5,7 +5,8 @@ use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use lattice::names::{NameKind, validate};
@@ -18,6 +19,7 @@ use crate::engine::{self, EpochTicker};
 use crate::instance::{self, InstanceState, Warm};
 use crate::module::{self, ModuleCache};
 use crate::options::{ActorLimits, HostOptions};
+use crate::serve::{self, Connected, Serving};
 
 /// A host: runs actors and invokes them.
 ///
@@ -53,7 +55,26 @@ pub(crate) struct HostInner {
     options: HostOptions,
     actors: RwLock<HashMap<String, Arc<Actor>>>,
     pub(crate) events: broadcast::Sender<Published>,
+    connected: OnceLock<Connected>,
+    pub(crate) stats: Stats,
     _ticker: EpochTicker,
+}
+
+/// Counters of a host.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) guest_calls_in_process: AtomicU64,
+    pub(crate) guest_calls_over_nats: AtomicU64,
+}
+
+/// A snapshot of a host's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct HostStats {
+    /// Calls from guests to actors on this host, dispatched without NATS.
+    pub guest_calls_in_process: u64,
+    /// Calls from guests sent over NATS.
+    pub guest_calls_over_nats: u64,
 }
 
 /// One running actor: its compiled module, limits and warm instances.
@@ -66,6 +87,7 @@ pub(crate) struct Actor {
     pub(crate) pre: InstancePre<InstanceState>,
     idle: Mutex<Vec<Warm>>,
     permits: Arc<Semaphore>,
+    serving: Mutex<Option<Serving>>,
 }
 
 /// What [`Host::start_actor`] started.
@@ -103,6 +125,7 @@ pub struct Call<'a> {
     pub(crate) payload: &'a [u8],
     pub(crate) fingerprint: Option<u64>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) traceparent: Option<&'a str>,
 }
 
 impl<'a> Call<'a> {
@@ -115,7 +138,14 @@ impl<'a> Call<'a> {
             payload,
             fingerprint: None,
             timeout: None,
+            traceparent: None,
         }
+    }
+
+    /// The W3C trace context the call belongs to; calls the actor makes carry it on.
+    pub fn traceparent(mut self, traceparent: &'a str) -> Self {
+        self.traceparent = Some(traceparent);
+        self
     }
 
     /// Checks the caller's contract fingerprint against the actor's.
@@ -138,6 +168,8 @@ impl Host {
     /// off), the linker with WASI and the lattice imports, and the epoch ticker
     /// that enforces deadlines.
     pub fn new(options: HostOptions) -> Result<Host, Error> {
+        validate(NameKind::Lattice, &options.lattice)?;
+        validate(NameKind::Host, &options.host_id)?;
         let engine = engine::new_engine(&options)?;
         let linker = instance::linker(&engine)?;
         let ticker = EpochTicker::start(&engine, options.epoch_tick);
@@ -150,6 +182,8 @@ impl Host {
                 options,
                 actors: RwLock::default(),
                 events,
+                connected: OnceLock::new(),
+                stats: Stats::default(),
                 _ticker: ticker,
             }),
         })
@@ -212,6 +246,7 @@ impl Host {
             limits,
             pre,
             idle: Mutex::default(),
+            serving: Mutex::default(),
         };
         let mut warm = instance::instantiate(&self.inner, &actor).await?;
         actor.contracts = warm.describe(&actor).await?;
@@ -234,8 +269,20 @@ impl Host {
                 format!("an actor named `{name}` was started on this host meanwhile"),
             ));
         }
-        actors.insert(name.to_owned(), Arc::new(actor));
+        let actor = Arc::new(actor);
+        actors.insert(name.to_owned(), actor.clone());
+        drop(actors);
+        if let Some(connected) = self.inner.connected() {
+            match serve::serve(&self.inner, connected, name).await {
+                Ok(serving) => *actor.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving),
+                Err(e) => {
+                    self.inner.actors.write().unwrap_or_else(|e| e.into_inner()).remove(name);
+                    return Err(e);
+                }
+            }
+        }
         tracing::info!(actor = name, digest = %info.digest, from_cache, "actor started");
+        serve::emit(&self.inner, "actor_started", actor_event(&info)).await;
         Ok(info)
     }
 
@@ -267,6 +314,10 @@ impl Host {
             .unwrap_or_else(|e| e.into_inner())
             .remove(name)
             .ok_or_else(|| not_running(name))?;
+        let serving = actor.serving.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(serving) = serving {
+            serving.stop().await;
+        }
         let all = actor.limits.max_instances;
         let drained =
             tokio::time::timeout(actor.limits.timeout, actor.permits.acquire_many(all)).await;
@@ -279,7 +330,67 @@ impl Host {
         actor.permits.close();
         actor.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
         tracing::info!(actor = name, "actor stopped");
+        serve::emit(
+            &self.inner,
+            "actor_stopped",
+            serde_json::json!({ "host": self.inner.host_id(), "actor": name }),
+        )
+        .await;
         Ok(())
+    }
+
+    /// Joins the lattice over `nats`: every running actor, and every actor
+    /// started from now on, is served on its subjects (queue group = the
+    /// actor's name, so that the hosts running an actor share its calls), and
+    /// calls from guests to actors elsewhere go over NATS.
+    pub async fn join(&self, nats: async_nats::Client) -> Result<(), Error> {
+        let client = lattice::Client::new(nats.clone(), &self.inner.options.lattice)?;
+        let connected = Connected {
+            nats,
+            client,
+            inflight: Arc::new(Semaphore::new(self.inner.options.max_inflight)),
+        };
+        if self.inner.connected.set(connected).is_err() {
+            return Err(Error::new(ErrorKind::AlreadyExists, "this host has joined a lattice already"));
+        }
+        let connected = self.inner.connected().ok_or_else(|| Error::new(ErrorKind::Transport, "not connected"))?;
+        let actors: Vec<Arc<Actor>> = self.inner.actors.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        for actor in actors {
+            let serving = serve::serve(&self.inner, connected, &actor.name).await?;
+            *actor.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
+        }
+        tracing::info!(lattice = %self.inner.options.lattice, host = %self.inner.options.host_id, "joined the lattice");
+        serve::emit(
+            &self.inner,
+            "host_started",
+            serde_json::json!({ "host": self.inner.host_id(), "actors": self.actor_names() }),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Stops every actor (draining their calls) and leaves the lattice.
+    pub async fn shutdown(&self) {
+        for name in self.actor_names() {
+            let _ = self.stop_actor(&name).await;
+        }
+        serve::emit(&self.inner, "host_stopped", serde_json::json!({ "host": self.inner.host_id() })).await;
+        if let Some(connected) = self.inner.connected() {
+            let _ = connected.nats.flush().await;
+        }
+    }
+
+    /// The host's id.
+    pub fn id(&self) -> &str {
+        self.inner.host_id()
+    }
+
+    /// The host's counters.
+    pub fn stats(&self) -> HostStats {
+        HostStats {
+            guest_calls_in_process: self.inner.stats.guest_calls_in_process.load(Ordering::Relaxed),
+            guest_calls_over_nats: self.inner.stats.guest_calls_over_nats.load(Ordering::Relaxed),
+        }
     }
 
     /// Calls into an actor and returns the reply body, or a typed error:
@@ -327,6 +438,14 @@ impl Host {
     }
 }
 
+fn actor_event(info: &ActorInfo) -> serde_json::Value {
+    serde_json::json!({
+        "actor": info.name,
+        "digest": info.digest,
+        "contracts": info.contracts.iter().map(|c| format!("{} v{}", c.name, c.version)).collect::<Vec<_>>(),
+    })
+}
+
 fn not_running(name: &str) -> Error {
     Error::new(
         ErrorKind::NotFound,
@@ -335,6 +454,22 @@ fn not_running(name: &str) -> Error {
 }
 
 impl HostInner {
+    pub(crate) fn connected(&self) -> Option<&Connected> {
+        self.connected.get()
+    }
+
+    pub(crate) fn lattice(&self) -> &str {
+        &self.options.lattice
+    }
+
+    pub(crate) fn host_id(&self) -> &str {
+        &self.options.host_id
+    }
+
+    pub(crate) fn options(&self) -> &HostOptions {
+        &self.options
+    }
+
     pub(crate) fn actor(&self, name: &str) -> Option<Arc<Actor>> {
         self.actors
             .read()

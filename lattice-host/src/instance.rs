@@ -1,9 +1,10 @@
 //! Instances of actors: the store state, the host imports, and one call.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use lattice::abi::{self, LogLevel};
-use lattice::{ContractInfo, Error, ErrorKind};
+use lattice::{ContractInfo, Error, ErrorKind, RawCall};
 use tokio::time::Instant;
 use wasmtime::{
     Caller, Engine, Linker, Memory, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline,
@@ -31,6 +32,8 @@ pub(crate) struct InstanceState {
     pending: Vec<u8>,
     /// The message the guest's panic hook handed over.
     panic: Option<String>,
+    /// The trace context of the call in progress.
+    traceparent: Option<String>,
 }
 
 /// Caps linear memory, and remembers when the cap was hit.
@@ -136,27 +139,33 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
                     let method = read_str(&caller, method, method_len, "method name")?;
                     let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
                     let host = caller.data().host.upgrade();
+                    let traceparent = caller.data().traceparent.clone();
                     let mut deadline = caller.data().deadline;
                     if timeout_ms > 0 {
                         deadline = deadline.min(Instant::now() + std::time::Duration::from_millis(timeout_ms));
                     }
-                    let mut call = Call::new(&actor, &contract, &method, &payload);
-                    if fingerprint != 0 {
-                        call = call.fingerprint(fingerprint);
-                    }
+                    let outgoing = Outgoing {
+                        actor,
+                        contract,
+                        method,
+                        payload,
+                        fingerprint: (fingerprint != 0).then_some(fingerprint),
+                        deadline,
+                        traceparent,
+                        oneway: flags & abi::CALL_ONEWAY != 0,
+                        idempotent: flags & abi::CALL_IDEMPOTENT != 0,
+                    };
                     let result = match host {
                         None => Err(Error::new(ErrorKind::Transport, "the host is shutting down")),
-                        Some(host) if flags & abi::CALL_ONEWAY != 0 => {
-                            let (actor, contract, method) = (actor.clone(), contract.clone(), method.clone());
+                        Some(host) if outgoing.oneway => {
                             tokio::spawn(async move {
-                                let call = Call::new(&actor, &contract, &method, &payload);
-                                if let Err(e) = host.invoke(call, Some(deadline)).await {
-                                    tracing::debug!(actor = %actor, error = %e, "oneway call failed");
+                                if let Err(e) = outgoing.send(&host).await {
+                                    tracing::debug!(actor = %outgoing.actor, error = %e, "oneway call failed");
                                 }
                             });
                             Ok(Vec::new())
                         }
-                        Some(host) => host.invoke(call, Some(deadline)).await,
+                        Some(host) => outgoing.send(&host).await,
                     };
                     Ok(set_pending(caller.data_mut(), result))
                 })
@@ -181,35 +190,22 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
         .map_err(setup)?;
 
     linker
-        .func_wrap(
+        .func_wrap_async(
             abi::IMPORT_MODULE,
             abi::PUBLISH,
-            |mut caller: Caller<'_, InstanceState>,
-             subject: u32,
-             subject_len: u32,
-             payload: u32,
-             payload_len: u32|
-             -> wasmtime::Result<u64> {
-                let subject = read_str(&caller, subject, subject_len, "subject")?;
-                let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
-                let state = caller.data();
-                let result = match (state.host.upgrade(), check_subject(&subject)) {
-                    (_, Err(e)) => Err(e),
-                    (None, _) => Err(Error::new(
-                        ErrorKind::Transport,
-                        "the host is shutting down",
-                    )),
-                    (Some(host), Ok(())) => {
-                        // Nobody listening is not an error: events are fire and forget.
-                        let _ = host.events.send(Published {
-                            actor: state.actor.to_string(),
-                            subject,
-                            payload,
-                        });
-                        Ok(Vec::new())
-                    }
-                };
-                Ok(set_pending(caller.data_mut(), result))
+            |mut caller: Caller<'_, InstanceState>, (subject, subject_len, payload, payload_len): (u32, u32, u32, u32)| {
+                Box::new(async move {
+                    let subject = read_str(&caller, subject, subject_len, "subject")?;
+                    let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
+                    let host = caller.data().host.upgrade();
+                    let actor = caller.data().actor.clone();
+                    let result = match (host, check_subject(&subject)) {
+                        (_, Err(e)) => Err(e),
+                        (None, _) => Err(Error::new(ErrorKind::Transport, "the host is shutting down")),
+                        (Some(host), Ok(())) => publish(&host, &actor, subject, payload).await,
+                    };
+                    Ok(set_pending(caller.data_mut(), result))
+                })
             },
         )
         .map_err(setup)?;
@@ -252,6 +248,81 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
         )
         .map_err(setup)?;
     Ok(linker)
+}
+
+/// A call from a guest to another actor.
+struct Outgoing {
+    actor: String,
+    contract: String,
+    method: String,
+    payload: Vec<u8>,
+    fingerprint: Option<u64>,
+    deadline: Instant,
+    traceparent: Option<String>,
+    oneway: bool,
+    idempotent: bool,
+}
+
+impl Outgoing {
+    /// Dispatches in process when the callee runs on this host (unless turned
+    /// off), over NATS when the host has joined a lattice, and otherwise
+    /// reports that nobody runs the callee.
+    async fn send(&self, host: &Arc<HostInner>) -> Result<Vec<u8>, Error> {
+        let local = host.actor(&self.actor).is_some();
+        match host.connected() {
+            Some(connected) if !(local && host.options().in_process) => {
+                host.stats.guest_calls_over_nats.fetch_add(1, Ordering::Relaxed);
+                let remaining = self.deadline.saturating_duration_since(Instant::now());
+                let reply = connected
+                    .client
+                    .request(RawCall {
+                        actor: &self.actor,
+                        contract: &self.contract,
+                        method: &self.method,
+                        version: None,
+                        fingerprint: self.fingerprint,
+                        payload: self.payload.clone().into(),
+                        idempotent: self.idempotent,
+                        oneway: self.oneway,
+                        timeout: Some(remaining),
+                        traceparent: self.traceparent.as_deref(),
+                    })
+                    .await?;
+                Ok(reply.to_vec())
+            }
+            _ => {
+                host.stats.guest_calls_in_process.fetch_add(1, Ordering::Relaxed);
+                let mut call = Call::new(&self.actor, &self.contract, &self.method, &self.payload);
+                if let Some(fp) = self.fingerprint {
+                    call = call.fingerprint(fp);
+                }
+                if let Some(tp) = &self.traceparent {
+                    call = call.traceparent(tp);
+                }
+                host.invoke(call, Some(self.deadline)).await
+            }
+        }
+    }
+}
+
+/// Delivers an event an actor published: to local subscribers, and on
+/// `lattice.{lattice}.pub.{subject}` when the host has joined a lattice.
+async fn publish(host: &Arc<HostInner>, actor: &str, subject: String, payload: Vec<u8>) -> Result<Vec<u8>, Error> {
+    if let Some(connected) = host.connected() {
+        let full = format!("{}.{}.pub.{subject}", lattice::subject::ROOT, host.lattice());
+        connected
+            .nats
+            .publish(full, payload.clone().into())
+            .await
+            .map_err(|e| Error::new(ErrorKind::Transport, format!("cannot publish: {e}")))?;
+    }
+    // Nobody listening locally is not an error: events are fire and forget.
+    let _ = host.events.send(Published {
+        actor: actor.to_owned(),
+        subject,
+        payload,
+    });
+    Ok(Vec::new())
 }
 
 fn check_subject(subject: &str) -> Result<(), Error> {
@@ -326,6 +397,7 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
         deadline: Instant::now() + actor.limits.timeout,
         pending: Vec::new(),
         panic: None,
+        traceparent: None,
     };
     let mut store = Store::new(&host.engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -507,6 +579,7 @@ impl Warm {
             state.deadline = deadline;
             state.panic = None;
             state.limiter.hit = false;
+            state.traceparent = call.traceparent.map(str::to_owned);
         }
         if let Some(fuel) = actor.limits.fuel {
             self.store

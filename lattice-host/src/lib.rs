@@ -30,7 +30,8 @@ mod host;
 mod instance;
 mod module;
 mod options;
+mod serve;
 
-pub use host::{ActorInfo, Call, Host, Published};
+pub use host::{ActorInfo, Call, Host, HostStats, Published};
 pub use lattice;
 pub use options::{ActorLimits, HostOptions};

@@ -19,11 +19,19 @@ pub struct HostOptions {
     pub(crate) fuel: bool,
     pub(crate) epoch_tick: Duration,
     pub(crate) max_wasm_stack: usize,
+    pub(crate) lattice: String,
+    pub(crate) host_id: String,
+    pub(crate) in_process: bool,
+    pub(crate) max_inflight: usize,
 }
 
 impl Default for HostOptions {
     fn default() -> Self {
         HostOptions {
+            lattice: "default".into(),
+            host_id: format!("h{:012x}", fastrand::u64(..) >> 16),
+            in_process: true,
+            max_inflight: 1024,
             pooling: true,
             pool_instances: 1_000,
             pool_memory: 64 << 20,
@@ -90,6 +98,33 @@ impl HostOptions {
     /// Default: 5 ms.
     pub fn epoch_tick(mut self, tick: Duration) -> Self {
         self.epoch_tick = tick.max(Duration::from_micros(100));
+        self
+    }
+
+    /// The lattice the host joins. Default: `default`.
+    pub fn lattice(mut self, lattice: impl Into<String>) -> Self {
+        self.lattice = lattice.into();
+        self
+    }
+
+    /// The host's id in subjects and events. Default: `h` and 12 random hex digits.
+    pub fn host_id(mut self, id: impl Into<String>) -> Self {
+        self.host_id = id.into();
+        self
+    }
+
+    /// Whether a guest's call to an actor that also runs on this host is
+    /// dispatched in process, without NATS. Same deadlines, limits and errors
+    /// either way. Default: on.
+    pub fn in_process(mut self, on: bool) -> Self {
+        self.in_process = on;
+        self
+    }
+
+    /// How many calls from NATS the host runs at once; beyond that it answers
+    /// `overloaded` at once, so that callers retry elsewhere. Default: 1,024.
+    pub fn max_inflight(mut self, n: usize) -> Self {
+        self.max_inflight = n.max(1);
         self
     }
 

@@ -41,7 +41,7 @@
 //! | [`PANIC`] | `(msg: i32, msg_len: i32)` | records the panic message before the guest traps |
 //!
 //! `timeout_ms` 0 means "the caller's own deadline". `flags` bit 0 is
-//! [`CALL_ONEWAY`].
+//! [`CALL_ONEWAY`], bit 1 [`CALL_IDEMPOTENT`].
 
 /// The ABI version this crate speaks.
 pub const VERSION: u32 = 1;
@@ -74,6 +74,8 @@ pub const PANIC: &str = "panic";
 
 /// [`CALL`] flag: the call is oneway (no reply awaited).
 pub const CALL_ONEWAY: i32 = 1;
+/// [`CALL`] flag: the method is idempotent (the host may retry it).
+pub const CALL_IDEMPOTENT: i32 = 2;
 
 const ERROR_BIT: u64 = 1 << 63;
 const LEN_MASK: u64 = (1 << 31) - 1;

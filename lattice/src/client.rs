@@ -85,8 +85,8 @@ impl Client {
     /// Calls `method` of `contract` on `actor` with an encoded arguments map
     /// and returns the encoded reply (empty for oneway methods).
     ///
-    /// Idempotent methods are retried on no-responders and overload until the
-    /// deadline passes.
+    /// The deadline is, in order: `options.timeout`, the method's `timeout`
+    /// attribute, the client's default.
     pub async fn call_raw(
         &self,
         actor: &str,
@@ -95,34 +95,53 @@ impl Client {
         payload: Bytes,
         options: &CallOptions,
     ) -> Result<Bytes, Error> {
-        validate(NameKind::Actor, actor)?;
-        let subject = format!(
-            "{}.{}.rpc.{actor}.{}.{}",
-            crate::subject::ROOT,
-            self.lattice,
-            contract.name,
-            method.name
-        );
-        let timeout = options
-            .timeout
-            .or(method.timeout_ms.map(Duration::from_millis))
-            .unwrap_or(self.timeout);
-        let mut headers = HeaderMap::new();
-        headers.insert(headers::CONTRACT, contract.name);
-        headers.insert(headers::CONTRACT_VERSION, contract.version.to_string());
-        headers.insert(headers::FINGERPRINT, contract.fingerprint_hex());
-        if let Some(traceparent) = &options.traceparent {
-            headers.insert(headers::TRACEPARENT, traceparent.as_str());
-        }
-        let what = || format!("{}.{} on actor `{actor}`", contract.name, method.name);
+        self.request(RawCall {
+            actor,
+            contract: contract.name,
+            method: method.name,
+            version: Some(contract.version),
+            fingerprint: Some(contract.fingerprint),
+            payload,
+            idempotent: method.idempotent,
+            oneway: method.oneway,
+            timeout: options.timeout.or(method.timeout_ms.map(Duration::from_millis)),
+            traceparent: options.traceparent.as_deref(),
+        })
+        .await
+    }
 
-        if method.oneway {
+    /// Makes a call described by names rather than descriptors (the host uses
+    /// it for calls from guests; bridges use it for calls built from JSON).
+    ///
+    /// Idempotent calls are retried on no-responders, overload and timeouts
+    /// until the deadline passes: each attempt gets half of the remaining time
+    /// (at least 100 ms), so that a host that died with the request still
+    /// leaves time for another to answer.
+    pub async fn request(&self, call: RawCall<'_>) -> Result<Bytes, Error> {
+        let RawCall { actor, contract, method, .. } = call;
+        validate(NameKind::Actor, actor)?;
+        validate(NameKind::Contract, contract)?;
+        validate(NameKind::Method, method)?;
+        let subject = format!("{}.{}.rpc.{actor}.{contract}.{method}", crate::subject::ROOT, self.lattice);
+        let timeout = call.timeout.unwrap_or(self.timeout);
+        let mut headers = HeaderMap::new();
+        headers.insert(headers::CONTRACT, contract);
+        if let Some(version) = call.version {
+            headers.insert(headers::CONTRACT_VERSION, version.to_string());
+        }
+        if let Some(fingerprint) = call.fingerprint {
+            headers.insert(headers::FINGERPRINT, format!("{fingerprint:016x}"));
+        }
+        let traceparent = match call.traceparent {
+            Some(tp) => tp.to_owned(),
+            None => new_traceparent(),
+        };
+        headers.insert(headers::TRACEPARENT, traceparent.as_str());
+        let what = || format!("{contract}.{method} on actor `{actor}`");
+
+        if call.oneway {
             headers.insert(headers::TIMEOUT_MS, timeout.as_millis().to_string());
-            return match self
-                .nats
-                .publish_with_headers(subject, headers, payload)
-                .await
-            {
+            return match self.nats.publish_with_headers(subject, headers, call.payload).await {
                 Ok(()) => Ok(Bytes::new()),
                 Err(e) => Err(match e.kind() {
                     async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
@@ -144,20 +163,33 @@ impl Client {
                     format!("{} got no reply within {timeout:?}", what()),
                 ));
             }
-            headers.insert(headers::TIMEOUT_MS, remaining.as_millis().to_string());
+            let attempt = if call.idempotent {
+                (remaining / 2).max(Duration::from_millis(100)).min(remaining)
+            } else {
+                remaining
+            };
+            headers.insert(headers::TIMEOUT_MS, attempt.as_millis().to_string());
             let request = async_nats::Request::new()
-                .payload(payload.clone())
+                .payload(call.payload.clone())
                 .headers(headers.clone())
-                .timeout(Some(remaining));
+                .timeout(Some(attempt));
             let result = match self.nats.send_request(subject.clone(), request).await {
                 Ok(message) => reply_result(message),
-                Err(e) => Err(self.request_error(e, actor, &what(), timeout)),
+                Err(e) => Err(self.request_error(e, actor, &what(), attempt)),
             };
             match result {
-                Err(e) if method.idempotent && e.kind().is_retryable() => {
+                // Another host may answer: try again within the deadline.
+                Err(e) if call.idempotent && e.kind() == ErrorKind::TimedOut => {}
+                Err(e) if call.idempotent && e.kind().is_retryable() => {
                     let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
                     tokio::time::sleep(pause).await;
                     backoff = (backoff * 2).min(Duration::from_millis(250));
+                }
+                Err(e) if e.kind() == ErrorKind::TimedOut => {
+                    return Err(Error::new(
+                        ErrorKind::TimedOut,
+                        format!("{} got no reply within {timeout:?}", what()),
+                    ));
                 }
                 other => return other,
             }
@@ -195,6 +227,41 @@ impl Client {
         };
         Error::new(kind, message).with_source(e)
     }
+}
+
+/// A fresh W3C trace context: version 00, random trace and span ids, sampled.
+pub fn new_traceparent() -> String {
+    format!(
+        "00-{:016x}{:016x}-{:016x}-01",
+        fastrand::u64(1..),
+        fastrand::u64(..),
+        fastrand::u64(1..)
+    )
+}
+
+/// One call described by names: what [`Client::request`] sends.
+#[derive(Debug, Clone)]
+pub struct RawCall<'a> {
+    /// The actor called.
+    pub actor: &'a str,
+    /// The contract's wire name.
+    pub contract: &'a str,
+    /// The method's wire name.
+    pub method: &'a str,
+    /// The contract version the caller was built against.
+    pub version: Option<u32>,
+    /// The contract fingerprint the caller was built against.
+    pub fingerprint: Option<u64>,
+    /// The MessagePack arguments map.
+    pub payload: Bytes,
+    /// Whether the call may be retried.
+    pub idempotent: bool,
+    /// Whether no reply is awaited.
+    pub oneway: bool,
+    /// The deadline; the client's default when `None`.
+    pub timeout: Option<Duration>,
+    /// The W3C trace context to propagate; a new one when `None`.
+    pub traceparent: Option<&'a str>,
 }
 
 /// Turns a reply message into its body or the error it carries.

@@ -91,7 +91,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use names::{NameError, NameKind};
 
 #[cfg(all(feature = "client", not(target_family = "wasm")))]
-pub use client::{ActorClient, CallOptions, Client};
+pub use client::{ActorClient, CallOptions, Client, RawCall};
 
 /// Turns a trait into a lattice contract.
 ///
