@@ -63,6 +63,7 @@ pub(crate) struct HostInner {
 /// Counters of a host.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
+    pub(crate) calls_from_nats: AtomicU64,
     pub(crate) guest_calls_in_process: AtomicU64,
     pub(crate) guest_calls_over_nats: AtomicU64,
 }
@@ -71,6 +72,8 @@ pub(crate) struct Stats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct HostStats {
+    /// Calls this host took from NATS.
+    pub calls_from_nats: u64,
     /// Calls from guests to actors on this host, dispatched without NATS.
     pub guest_calls_in_process: u64,
     /// Calls from guests sent over NATS.
@@ -262,21 +265,28 @@ impl Host {
             contracts: actor.contracts.clone(),
             from_cache,
         };
-        let mut actors = self.inner.actors.write().unwrap_or_else(|e| e.into_inner());
-        if actors.contains_key(name) {
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!("an actor named `{name}` was started on this host meanwhile"),
-            ));
-        }
         let actor = Arc::new(actor);
-        actors.insert(name.to_owned(), actor.clone());
-        drop(actors);
+        {
+            let mut actors = self.inner.actors.write().unwrap_or_else(|e| e.into_inner());
+            if actors.contains_key(name) {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("an actor named `{name}` was started on this host meanwhile"),
+                ));
+            }
+            actors.insert(name.to_owned(), actor.clone());
+        }
         if let Some(connected) = self.inner.connected() {
             match serve::serve(&self.inner, connected, name).await {
-                Ok(serving) => *actor.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving),
+                Ok(serving) => {
+                    *actor.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving)
+                }
                 Err(e) => {
-                    self.inner.actors.write().unwrap_or_else(|e| e.into_inner()).remove(name);
+                    self.inner
+                        .actors
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(name);
                     return Err(e);
                 }
             }
@@ -314,7 +324,11 @@ impl Host {
             .unwrap_or_else(|e| e.into_inner())
             .remove(name)
             .ok_or_else(|| not_running(name))?;
-        let serving = actor.serving.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let serving = actor
+            .serving
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(serving) = serving {
             serving.stop().await;
         }
@@ -351,10 +365,23 @@ impl Host {
             inflight: Arc::new(Semaphore::new(self.inner.options.max_inflight)),
         };
         if self.inner.connected.set(connected).is_err() {
-            return Err(Error::new(ErrorKind::AlreadyExists, "this host has joined a lattice already"));
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                "this host has joined a lattice already",
+            ));
         }
-        let connected = self.inner.connected().ok_or_else(|| Error::new(ErrorKind::Transport, "not connected"))?;
-        let actors: Vec<Arc<Actor>> = self.inner.actors.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let connected = self
+            .inner
+            .connected()
+            .ok_or_else(|| Error::new(ErrorKind::Transport, "not connected"))?;
+        let actors: Vec<Arc<Actor>> = self
+            .inner
+            .actors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         for actor in actors {
             let serving = serve::serve(&self.inner, connected, &actor.name).await?;
             *actor.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
@@ -374,7 +401,12 @@ impl Host {
         for name in self.actor_names() {
             let _ = self.stop_actor(&name).await;
         }
-        serve::emit(&self.inner, "host_stopped", serde_json::json!({ "host": self.inner.host_id() })).await;
+        serve::emit(
+            &self.inner,
+            "host_stopped",
+            serde_json::json!({ "host": self.inner.host_id() }),
+        )
+        .await;
         if let Some(connected) = self.inner.connected() {
             let _ = connected.nats.flush().await;
         }
@@ -388,8 +420,17 @@ impl Host {
     /// The host's counters.
     pub fn stats(&self) -> HostStats {
         HostStats {
-            guest_calls_in_process: self.inner.stats.guest_calls_in_process.load(Ordering::Relaxed),
-            guest_calls_over_nats: self.inner.stats.guest_calls_over_nats.load(Ordering::Relaxed),
+            calls_from_nats: self.inner.stats.calls_from_nats.load(Ordering::Relaxed),
+            guest_calls_in_process: self
+                .inner
+                .stats
+                .guest_calls_in_process
+                .load(Ordering::Relaxed),
+            guest_calls_over_nats: self
+                .inner
+                .stats
+                .guest_calls_over_nats
+                .load(Ordering::Relaxed),
         }
     }
 

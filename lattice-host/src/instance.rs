@@ -193,7 +193,8 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
         .func_wrap_async(
             abi::IMPORT_MODULE,
             abi::PUBLISH,
-            |mut caller: Caller<'_, InstanceState>, (subject, subject_len, payload, payload_len): (u32, u32, u32, u32)| {
+            |mut caller: Caller<'_, InstanceState>,
+             (subject, subject_len, payload, payload_len): (u32, u32, u32, u32)| {
                 Box::new(async move {
                     let subject = read_str(&caller, subject, subject_len, "subject")?;
                     let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
@@ -201,7 +202,10 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
                     let actor = caller.data().actor.clone();
                     let result = match (host, check_subject(&subject)) {
                         (_, Err(e)) => Err(e),
-                        (None, _) => Err(Error::new(ErrorKind::Transport, "the host is shutting down")),
+                        (None, _) => Err(Error::new(
+                            ErrorKind::Transport,
+                            "the host is shutting down",
+                        )),
                         (Some(host), Ok(())) => publish(&host, &actor, subject, payload).await,
                     };
                     Ok(set_pending(caller.data_mut(), result))
@@ -271,7 +275,9 @@ impl Outgoing {
         let local = host.actor(&self.actor).is_some();
         match host.connected() {
             Some(connected) if !(local && host.options().in_process) => {
-                host.stats.guest_calls_over_nats.fetch_add(1, Ordering::Relaxed);
+                host.stats
+                    .guest_calls_over_nats
+                    .fetch_add(1, Ordering::Relaxed);
                 let remaining = self.deadline.saturating_duration_since(Instant::now());
                 let reply = connected
                     .client
@@ -291,7 +297,9 @@ impl Outgoing {
                 Ok(reply.to_vec())
             }
             _ => {
-                host.stats.guest_calls_in_process.fetch_add(1, Ordering::Relaxed);
+                host.stats
+                    .guest_calls_in_process
+                    .fetch_add(1, Ordering::Relaxed);
                 let mut call = Call::new(&self.actor, &self.contract, &self.method, &self.payload);
                 if let Some(fp) = self.fingerprint {
                     call = call.fingerprint(fp);
@@ -307,9 +315,18 @@ impl Outgoing {
 
 /// Delivers an event an actor published: to local subscribers, and on
 /// `lattice.{lattice}.pub.{subject}` when the host has joined a lattice.
-async fn publish(host: &Arc<HostInner>, actor: &str, subject: String, payload: Vec<u8>) -> Result<Vec<u8>, Error> {
+async fn publish(
+    host: &Arc<HostInner>,
+    actor: &str,
+    subject: String,
+    payload: Vec<u8>,
+) -> Result<Vec<u8>, Error> {
     if let Some(connected) = host.connected() {
-        let full = format!("{}.{}.pub.{subject}", lattice::subject::ROOT, host.lattice());
+        let full = format!(
+            "{}.{}.pub.{subject}",
+            lattice::subject::ROOT,
+            host.lattice()
+        );
         connected
             .nats
             .publish(full, payload.clone().into())

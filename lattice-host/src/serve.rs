@@ -35,19 +35,42 @@ impl Serving {
 }
 
 /// Subscribes `actor` on the lattice, queue group = the actor's name.
-pub(crate) async fn serve(host: &Arc<HostInner>, connected: &Connected, actor: &str) -> Result<Serving, Error> {
+pub(crate) async fn serve(
+    host: &Arc<HostInner>,
+    connected: &Connected,
+    actor: &str,
+) -> Result<Serving, Error> {
     let subject = lattice::subject::rpc_filter(host.lattice(), actor)?;
     let sub = connected
         .nats
         .queue_subscribe(subject.clone(), actor.to_owned())
         .await
-        .map_err(|e| Error::new(ErrorKind::Transport, format!("cannot subscribe to {subject}: {e}")).with_source(e))?;
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Transport,
+                format!("cannot subscribe to {subject}: {e}"),
+            )
+            .with_source(e)
+        })?;
+    // Make sure the server has the subscription before callers are told the
+    // actor runs.
+    connected.nats.flush().await.map_err(|e| {
+        Error::new(
+            ErrorKind::Transport,
+            format!("cannot subscribe to {subject}: {e}"),
+        )
+        .with_source(e)
+    })?;
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(serve_loop(Arc::downgrade(host), sub, stopped));
     Ok(Serving { stop, task })
 }
 
-async fn serve_loop(host: std::sync::Weak<HostInner>, mut sub: Subscriber, mut stopped: oneshot::Receiver<()>) {
+async fn serve_loop(
+    host: std::sync::Weak<HostInner>,
+    mut sub: Subscriber,
+    mut stopped: oneshot::Receiver<()>,
+) {
     loop {
         tokio::select! {
             _ = &mut stopped => {
@@ -65,7 +88,9 @@ async fn serve_loop(host: std::sync::Weak<HostInner>, mut sub: Subscriber, mut s
 /// Takes one message: runs it on a task of its own if the host has room,
 /// else answers `overloaded` at once.
 async fn accept(host: Arc<HostInner>, message: Message) {
-    let Some(connected) = host.connected() else { return };
+    let Some(connected) = host.connected() else {
+        return;
+    };
     match connected.inflight.clone().try_acquire_owned() {
         Ok(permit) => {
             tokio::spawn(async move {
@@ -91,7 +116,12 @@ async fn accept(host: Arc<HostInner>, message: Message) {
 
 /// Runs one call from NATS and replies.
 async fn handle(host: &Arc<HostInner>, message: Message) {
-    let Some(connected) = host.connected() else { return };
+    let Some(connected) = host.connected() else {
+        return;
+    };
+    host.stats
+        .calls_from_nats
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let result = run(host, &message).await;
     let Some(reply) = message.reply else {
         // A oneway call: nobody waits for the result.
@@ -130,18 +160,32 @@ async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error>
             ),
         ));
     };
-    let header = |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().trim().to_owned());
+    let header = |name: &str| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str().trim().to_owned())
+    };
     let fingerprint = match header(headers::FINGERPRINT) {
         None => None,
         Some(text) => Some(u64::from_str_radix(&text, 16).map_err(|_| {
-            bad(format!("malformed {} header {text:?}: expected 16 hex digits", headers::FINGERPRINT))
+            bad(format!(
+                "malformed {} header {text:?}: expected 16 hex digits",
+                headers::FINGERPRINT
+            ))
         })?),
     };
     let timeout = match header(headers::TIMEOUT_MS) {
         None => None,
-        Some(text) => Some(Duration::from_millis(text.parse::<u64>().map_err(|_| {
-            bad(format!("malformed {} header {text:?}: expected milliseconds", headers::TIMEOUT_MS))
-        })?)),
+        Some(text) => Some(Duration::from_millis(text.parse::<u64>().map_err(
+            |_| {
+                bad(format!(
+                    "malformed {} header {text:?}: expected milliseconds",
+                    headers::TIMEOUT_MS
+                ))
+            },
+        )?)),
     };
     if let Some(named) = header(headers::CONTRACT)
         && named != *contract
@@ -164,22 +208,36 @@ async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error>
 }
 
 /// Replies with an error: the status header and the `{kind, message}` body.
-pub(crate) async fn send_error(nats: &async_nats::Client, reply: async_nats::Subject, error: &Error) {
+pub(crate) async fn send_error(
+    nats: &async_nats::Client,
+    reply: async_nats::Subject,
+    error: &Error,
+) {
     let mut headers = HeaderMap::new();
     headers.insert(headers::STATUS, error.status().to_string());
-    if let Err(e) = nats.publish_with_headers(reply, headers, error.to_wire().into()).await {
+    if let Err(e) = nats
+        .publish_with_headers(reply, headers, error.to_wire().into())
+        .await
+    {
         tracing::warn!(error = %e, "cannot send an error reply");
     }
 }
 
 /// Publishes a host event on `lattice.{lattice}.evt.{host}.{kind}` as JSON.
 pub(crate) async fn emit(host: &HostInner, kind: &str, body: serde_json::Value) {
-    let Some(connected) = host.connected() else { return };
-    let Ok(subject) = lattice::subject::EventSubject::new(host.lattice(), host.host_id(), kind) else {
+    let Some(connected) = host.connected() else {
+        return;
+    };
+    let Ok(subject) = lattice::subject::EventSubject::new(host.lattice(), host.host_id(), kind)
+    else {
         return;
     };
     let payload = serde_json::to_vec(&body).unwrap_or_default();
-    if let Err(e) = connected.nats.publish(subject.to_string(), payload.into()).await {
+    if let Err(e) = connected
+        .nats
+        .publish(subject.to_string(), payload.into())
+        .await
+    {
         tracing::warn!(error = %e, kind, "cannot publish an event");
     }
 }

@@ -104,7 +104,9 @@ impl Client {
             payload,
             idempotent: method.idempotent,
             oneway: method.oneway,
-            timeout: options.timeout.or(method.timeout_ms.map(Duration::from_millis)),
+            timeout: options
+                .timeout
+                .or(method.timeout_ms.map(Duration::from_millis)),
             traceparent: options.traceparent.as_deref(),
         })
         .await
@@ -118,11 +120,20 @@ impl Client {
     /// (at least 100 ms), so that a host that died with the request still
     /// leaves time for another to answer.
     pub async fn request(&self, call: RawCall<'_>) -> Result<Bytes, Error> {
-        let RawCall { actor, contract, method, .. } = call;
+        let RawCall {
+            actor,
+            contract,
+            method,
+            ..
+        } = call;
         validate(NameKind::Actor, actor)?;
         validate(NameKind::Contract, contract)?;
         validate(NameKind::Method, method)?;
-        let subject = format!("{}.{}.rpc.{actor}.{contract}.{method}", crate::subject::ROOT, self.lattice);
+        let subject = format!(
+            "{}.{}.rpc.{actor}.{contract}.{method}",
+            crate::subject::ROOT,
+            self.lattice
+        );
         let timeout = call.timeout.unwrap_or(self.timeout);
         let mut headers = HeaderMap::new();
         headers.insert(headers::CONTRACT, contract);
@@ -141,7 +152,11 @@ impl Client {
 
         if call.oneway {
             headers.insert(headers::TIMEOUT_MS, timeout.as_millis().to_string());
-            return match self.nats.publish_with_headers(subject, headers, call.payload).await {
+            return match self
+                .nats
+                .publish_with_headers(subject, headers, call.payload)
+                .await
+            {
                 Ok(()) => Ok(Bytes::new()),
                 Err(e) => Err(match e.kind() {
                     async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
@@ -155,16 +170,23 @@ impl Client {
 
         let deadline = Instant::now() + timeout;
         let mut backoff = Duration::from_millis(10);
+        let mut last: Option<Error> = None;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(Error::new(
-                    ErrorKind::TimedOut,
-                    format!("{} got no reply within {timeout:?}", what()),
-                ));
+                // Retries ran out of time: the last failure says why.
+                return Err(match last {
+                    Some(e) if e.kind() != ErrorKind::TimedOut => e,
+                    _ => Error::new(
+                        ErrorKind::TimedOut,
+                        format!("{} got no reply within {timeout:?}", what()),
+                    ),
+                });
             }
             let attempt = if call.idempotent {
-                (remaining / 2).max(Duration::from_millis(100)).min(remaining)
+                (remaining / 2)
+                    .max(Duration::from_millis(100))
+                    .min(remaining)
             } else {
                 remaining
             };
@@ -179,8 +201,9 @@ impl Client {
             };
             match result {
                 // Another host may answer: try again within the deadline.
-                Err(e) if call.idempotent && e.kind() == ErrorKind::TimedOut => {}
+                Err(e) if call.idempotent && e.kind() == ErrorKind::TimedOut => last = Some(e),
                 Err(e) if call.idempotent && e.kind().is_retryable() => {
+                    last = Some(e);
                     let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
                     tokio::time::sleep(pause).await;
                     backoff = (backoff * 2).min(Duration::from_millis(250));

@@ -87,3 +87,30 @@ pub(crate) fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+pub(crate) mod nats;
+
+/// Retries `f` until it succeeds or `limit` passes (for interest to cross
+/// routes and leaf links); returns the last result.
+pub(crate) async fn eventually<
+    T,
+    E: std::fmt::Debug,
+    F: std::future::Future<Output = Result<T, E>>,
+>(
+    limit: std::time::Duration,
+    mut f: impl FnMut() -> F,
+) -> Result<T, E> {
+    let start = std::time::Instant::now();
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if start.elapsed() >= limit => return Err(e),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// Options of a host that joins lattice `lattice` as `id`.
+pub(crate) fn lattice_options(lattice: &str, id: &str) -> HostOptions {
+    options().lattice(lattice).host_id(id)
+}

@@ -24,6 +24,8 @@ pub trait Hostile {
     fn big_reply(&self, size: u32) -> Vec<u8>;
     /// Returns `data`.
     fn echo(&self, data: Vec<u8>) -> Vec<u8>;
+    /// Sleeps `ms` milliseconds (a slow call), then returns `ms`.
+    fn sleep(&self, ms: u64) -> u64;
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +83,11 @@ impl Hostile for HostileActor {
 
     fn echo(&self, data: Vec<u8>) -> Vec<u8> {
         data
+    }
+
+    fn sleep(&self, ms: u64) -> u64 {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        ms
     }
 }
 

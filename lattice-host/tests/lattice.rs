@@ -1,0 +1,497 @@
+//! The lattice over real nats-server processes: typed native clients, load
+//! shared across hosts, leaf nodes, actor-to-actor calls across hosts, bad
+//! input from raw NATS clients, payload limits, server restarts.
+
+mod support;
+
+use std::time::Duration;
+
+use example_counter_contract::{CounterClient, CounterError};
+use example_echo_contract::EchoClient;
+use example_relay_contract::RelayClient;
+use lattice::{ErrorKind, headers};
+use lattice_host::{ActorLimits, Host};
+use support::nats::{self, NatsServer};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn host_with(url: &str, lattice: &str, id: &str, actors: &[(&str, &str)]) -> Host {
+    let host = Host::new(support::lattice_options(lattice, id)).unwrap();
+    for (name, package) in actors {
+        host.start_actor_file(
+            name,
+            support::wasm(package),
+            ActorLimits::new().max_instances(2),
+        )
+        .await
+        .unwrap();
+    }
+    host.join(nats::connect(url).await).await.unwrap();
+    host
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_client_calls_an_actor_over_nats() {
+    support::init_tracing();
+    let server = NatsServer::single();
+    let host = Host::new(support::lattice_options("typed", "h1")).unwrap();
+    host.start_actor_file(
+        "counter",
+        support::wasm("example-counter-actor"),
+        ActorLimits::new().max_instances(1),
+    )
+    .await
+    .unwrap();
+    host.join(nats::connect(&server.url()).await).await.unwrap();
+
+    let nats = nats::connect(&server.url()).await;
+    let counter = CounterClient::new(nats.clone(), "typed", "counter").unwrap();
+    assert_eq!(counter.add(5).await.unwrap(), 5);
+    assert_eq!(counter.add(2).await.unwrap(), 7);
+    assert_eq!(counter.get().await.unwrap(), 7);
+    assert_eq!(
+        counter.checked_add(u64::MAX).await.unwrap(),
+        Err(CounterError::Overflow)
+    );
+    assert_eq!(counter.rename("visits".into()).await.unwrap(), Ok(()));
+    assert_eq!(counter.name().await.unwrap(), "visits");
+    counter.reset().await.unwrap(); // oneway: a publish
+    support::eventually(WAIT, || async {
+        match counter.get().await {
+            Ok(0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+    .unwrap();
+    assert!(host.stats().calls_from_nats >= 8);
+
+    // Nobody runs `nobody`: a typed error that says so, fast.
+    let missing = CounterClient::new(nats.clone(), "typed", "nobody").unwrap();
+    let err = missing.get().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoResponders, "{err}");
+    assert!(
+        err.message()
+            .contains("no actor named `nobody` is running in lattice `typed`"),
+        "{err}"
+    );
+
+    // Another lattice id reaches nobody either.
+    let elsewhere = CounterClient::new(nats.clone(), "other", "counter").unwrap();
+    assert_eq!(
+        elsewhere.add(1).await.unwrap_err().kind(),
+        ErrorKind::NoResponders
+    );
+
+    // An echo client against the counter: the contract is not implemented there.
+    let wrong = EchoClient::new(nats, "typed", "counter").unwrap();
+    let err = wrong.echo("x".into()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownContract, "{err}");
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_share_the_load() {
+    let server = NatsServer::single();
+    let a = host_with(
+        &server.url(),
+        "shared",
+        "a",
+        &[("echo", "example-echo-actor")],
+    )
+    .await;
+    let b = host_with(
+        &server.url(),
+        "shared",
+        "b",
+        &[("echo", "example-echo-actor")],
+    )
+    .await;
+    let echo = EchoClient::new(nats::connect(&server.url()).await, "shared", "echo").unwrap();
+    let mut calls = Vec::new();
+    for i in 0..200 {
+        let echo = echo.clone();
+        calls.push(tokio::spawn(async move { echo.echo(format!("{i}")).await }));
+    }
+    for (i, call) in calls.into_iter().enumerate() {
+        assert_eq!(call.await.unwrap().unwrap(), format!("{i}"));
+    }
+    let (sa, sb) = (a.stats().calls_from_nats, b.stats().calls_from_nats);
+    assert_eq!(sa + sb, 200);
+    assert!(sa > 0 && sb > 0, "both hosts served: {sa} and {sb}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_on_a_leaf_node_calls_an_actor_on_the_hub() {
+    let (hub, leaf) = nats::hub_and_leaf();
+    let _host = host_with(
+        &hub.url(),
+        "leafy",
+        "hub-host",
+        &[("echo", "example-echo-actor")],
+    )
+    .await;
+    let echo = EchoClient::new(nats::connect(&leaf.url()).await, "leafy", "echo").unwrap();
+    let reply = support::eventually(WAIT, || echo.echo("across the leaf link".into()))
+        .await
+        .unwrap();
+    assert_eq!(reply, "across the leaf link");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_carries_calls_between_its_nodes() {
+    let servers = nats::cluster();
+    let _host = host_with(
+        &servers[0].url(),
+        "clustered",
+        "h0",
+        &[("echo", "example-echo-actor")],
+    )
+    .await;
+    let echo =
+        EchoClient::new(nats::connect(&servers[2].url()).await, "clustered", "echo").unwrap();
+    let reply = support::eventually(WAIT, || echo.reverse("route".into()))
+        .await
+        .unwrap();
+    assert_eq!(reply, "etuor");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_call_actors_across_hosts_and_in_process() {
+    let server = NatsServer::single();
+    // relay on A, counter on B: the call crosses NATS.
+    let a = host_with(
+        &server.url(),
+        "a2a",
+        "a",
+        &[("relay", "example-relay-actor")],
+    )
+    .await;
+    let _b = host_with(
+        &server.url(),
+        "a2a",
+        "b",
+        &[("counter", "example-counter-actor")],
+    )
+    .await;
+    let nats_client = nats::connect(&server.url()).await;
+    let relay = RelayClient::new(nats_client.clone(), "a2a", "relay").unwrap();
+    assert_eq!(relay.add_to("counter".into(), 4).await.unwrap(), Ok(4));
+    assert_eq!(a.stats().guest_calls_over_nats, 1);
+    assert_eq!(a.stats().guest_calls_in_process, 0);
+
+    // Both on one host: the call stays in process and behaves the same.
+    let c = host_with(
+        &server.url(),
+        "a2a-local",
+        "c",
+        &[
+            ("relay", "example-relay-actor"),
+            ("counter", "example-counter-actor"),
+        ],
+    )
+    .await;
+    let relay = RelayClient::new(nats_client.clone(), "a2a-local", "relay").unwrap();
+    assert_eq!(relay.add_to("counter".into(), 4).await.unwrap(), Ok(4));
+    assert_eq!(
+        relay
+            .add_to("nobody".into(), 4)
+            .await
+            .unwrap()
+            .unwrap_err()
+            .split(':')
+            .next(),
+        Some("no responders")
+    );
+    assert_eq!(c.stats().guest_calls_in_process, 1);
+    assert_eq!(
+        c.stats().guest_calls_over_nats,
+        1,
+        "the call to nobody went to the lattice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payload_limits() {
+    let server =
+        NatsServer::with_config(|port| format!("listen: 127.0.0.1:{port}\nmax_payload: 2MB\n"));
+    let _host = host_with(&server.url(), "big", "h", &[("echo", "example-echo-actor")]).await;
+    let echo = EchoClient::new(nats::connect(&server.url()).await, "big", "echo").unwrap();
+    let mib = vec![0xa5u8; 1 << 20];
+    assert_eq!(echo.echo_bytes(mib.clone()).await.unwrap(), mib);
+    let err = echo.echo_bytes(vec![0; 3 << 20]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PayloadTooLarge, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_raw_nats_clients_gets_typed_errors() {
+    let server = NatsServer::single();
+    let host = host_with(&server.url(), "raw", "h", &[("echo", "example-echo-actor")]).await;
+    let nats = nats::connect(&server.url()).await;
+    let request = |subject: &str, headers: &[(&str, &str)], body: &[u8]| {
+        let mut map = async_nats::HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(*k, *v);
+        }
+        let nats = nats.clone();
+        let subject = subject.to_owned();
+        let body = body.to_vec();
+        async move {
+            let reply = nats
+                .send_request(
+                    subject,
+                    async_nats::Request::new()
+                        .payload(body.into())
+                        .headers(map)
+                        .timeout(Some(WAIT)),
+                )
+                .await
+                .unwrap();
+            let status = reply
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(headers::STATUS))
+                .map(|v| v.as_str().parse::<u16>().unwrap());
+            lattice::Error::from_wire(status, &reply.payload)
+        }
+    };
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8], ErrorKind);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "lattice.raw.rpc.echo.echo.echo",
+            vec![],
+            b"\xc1\xc1\xc1",
+            ErrorKind::Decode,
+        ),
+        (
+            "lattice.raw.rpc.echo.echo.nope",
+            vec![],
+            b"",
+            ErrorKind::UnknownMethod,
+        ),
+        (
+            "lattice.raw.rpc.echo.counter.get",
+            vec![],
+            b"",
+            ErrorKind::UnknownContract,
+        ),
+        (
+            "lattice.raw.rpc.echo.echo.echo",
+            vec![(headers::FINGERPRINT, "zz")],
+            b"",
+            ErrorKind::Decode,
+        ),
+        (
+            "lattice.raw.rpc.echo.echo.echo",
+            vec![(headers::FINGERPRINT, "0000000000000001")],
+            b"",
+            ErrorKind::ContractMismatch,
+        ),
+        (
+            "lattice.raw.rpc.echo.echo.echo",
+            vec![(headers::TIMEOUT_MS, "soon")],
+            b"",
+            ErrorKind::Decode,
+        ),
+        (
+            "lattice.raw.rpc.echo.echo.echo",
+            vec![(headers::CONTRACT, "counter")],
+            b"",
+            ErrorKind::Decode,
+        ),
+        (
+            "lattice.raw.rpc.echo.echo.echo.extra",
+            vec![],
+            b"",
+            ErrorKind::InvalidName,
+        ),
+    ];
+    for (subject, headers, body, kind) in cases {
+        let err = request(subject, &headers, body).await;
+        assert_eq!(err.kind(), kind, "{subject} {headers:?}: {err}");
+    }
+    // A call without headers works: any NATS client in any language can call.
+    let body =
+        lattice::codec::encode(&std::collections::BTreeMap::from([("text", "plain")])).unwrap();
+    let reply = nats
+        .request("lattice.raw.rpc.echo.echo.echo", body.into())
+        .await
+        .unwrap();
+    assert_eq!(
+        lattice::codec::decode::<String>(&reply.payload).unwrap(),
+        "plain"
+    );
+    assert!(host.stats().calls_from_nats >= 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_reconnect_after_a_server_restart() {
+    let mut server = NatsServer::single();
+    let _host = host_with(
+        &server.url(),
+        "restart",
+        "h",
+        &[("echo", "example-echo-actor")],
+    )
+    .await;
+    let echo = EchoClient::new(nats::connect(&server.url()).await, "restart", "echo").unwrap();
+    assert_eq!(echo.echo("before".into()).await.unwrap(), "before");
+    server.restart();
+    let reply = support::eventually(Duration::from_secs(20), || echo.echo("after".into()))
+        .await
+        .unwrap();
+    assert_eq!(reply, "after");
+}
+
+/// Host A dies mid-load (its runtime is torn down, as if the process died);
+/// host B runs the same actors. Idempotent calls keep succeeding through B;
+/// non-idempotent calls in flight on A fail with a typed error; nothing
+/// waits past its deadline.
+#[test]
+fn a_host_dying_mid_load() {
+    support::init_tracing();
+    let server = NatsServer::single();
+    let url = server.url();
+    let actors = [
+        ("echo", "example-echo-actor"),
+        ("counter", "example-counter-actor"),
+        ("slow", "lattice-test-hostile"),
+    ];
+    let runtime_a = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let host_a = runtime_a.block_on(host_with(&url, "dying", "a", &actors));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let _host_b = host_with(&url, "dying", "b", &actors).await;
+        let nats = nats::connect(&url).await;
+        let deadline = Duration::from_secs(2);
+        let echo = EchoClient::new(nats.clone(), "dying", "echo")
+            .unwrap()
+            .with_timeout(deadline);
+        let counter = CounterClient::new(nats, "dying", "counter")
+            .unwrap()
+            .with_timeout(deadline);
+
+        let kill = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            runtime_a.shutdown_background();
+        });
+        let mut tasks = Vec::new();
+        for worker in 0..8 {
+            let (echo, counter) = (echo.clone(), counter.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for i in 0..40 {
+                    let start = std::time::Instant::now();
+                    let text = format!("{worker}-{i}");
+                    let echoed = echo.echo(text.clone()).await;
+                    outcomes.push((
+                        start.elapsed(),
+                        echoed.map(|t| t == text).map_err(|e| e.kind()),
+                        true,
+                    ));
+                    let start = std::time::Instant::now();
+                    let added = counter.add(1).await;
+                    outcomes.push((
+                        start.elapsed(),
+                        added.map(|_| true).map_err(|e| e.kind()),
+                        false,
+                    ));
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                outcomes
+            }));
+        }
+        // Slow non-idempotent calls, some of them in flight on host a when it dies.
+        let client = lattice::Client::new(nats::connect(&url).await, "dying").unwrap();
+        let mut slow = Vec::new();
+        for _ in 0..12 {
+            let client = client.clone();
+            slow.push(tokio::spawn(async move {
+                let start = std::time::Instant::now();
+                let payload =
+                    lattice::codec::encode(&std::collections::BTreeMap::from([("ms", 250u64)]))
+                        .unwrap();
+                let result = client
+                    .request(lattice::RawCall {
+                        actor: "slow",
+                        contract: "hostile",
+                        method: "sleep",
+                        version: None,
+                        fingerprint: None,
+                        payload: payload.into(),
+                        idempotent: false,
+                        oneway: false,
+                        timeout: Some(Duration::from_secs(2)),
+                        traceparent: None,
+                    })
+                    .await;
+                (start.elapsed(), result.map(drop).map_err(|e| e.kind()))
+            }));
+        }
+        kill.await.unwrap();
+        let mut lost = 0;
+        for call in slow {
+            let (took, result) = call.await.unwrap();
+            assert!(
+                took < Duration::from_millis(2500),
+                "a slow call took {took:?}"
+            );
+            match result {
+                Ok(()) => {}
+                Err(kind) => {
+                    assert_eq!(
+                        kind,
+                        ErrorKind::TimedOut,
+                        "a call lost with its host times out"
+                    );
+                    lost += 1;
+                }
+            }
+        }
+        assert!(
+            lost > 0 && lost < 12,
+            "calls in flight on the dead host fail, the others succeed: {lost} of 12 lost"
+        );
+        let (mut failed_adds, mut adds) = (0, 0);
+        for task in tasks {
+            for (took, outcome, idempotent) in task.await.unwrap() {
+                assert!(
+                    took < deadline + Duration::from_millis(500),
+                    "a call took {took:?}"
+                );
+                if idempotent {
+                    assert_eq!(
+                        outcome,
+                        Ok(true),
+                        "idempotent calls survive the host's death"
+                    );
+                } else {
+                    adds += 1;
+                    if let Err(kind) = outcome {
+                        failed_adds += 1;
+                        assert!(
+                            matches!(
+                                kind,
+                                ErrorKind::TimedOut
+                                    | ErrorKind::NoResponders
+                                    | ErrorKind::Transport
+                            ),
+                            "{kind:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(adds, 320);
+        tracing::info!(failed_adds, "non-idempotent calls lost with host a");
+    });
+    assert!(
+        host_a.stats().calls_from_nats > 0,
+        "host a served calls before it died"
+    );
+    drop(host_a);
+}
