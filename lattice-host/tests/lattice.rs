@@ -34,6 +34,7 @@ async fn host_with(url: &str, lattice: &str, id: &str, actors: &[(&str, &str)]) 
 async fn a_typed_client_calls_an_actor_over_nats() {
     support::init_tracing();
     let server = NatsServer::single();
+    // ANCHOR: join
     let host = Host::new(support::lattice_options("typed", "h1")).unwrap();
     host.start_actor_file(
         "counter",
@@ -47,6 +48,7 @@ async fn a_typed_client_calls_an_actor_over_nats() {
     let nats = nats::connect(&server.url()).await;
     let counter = CounterClient::new(nats.clone(), "typed", "counter").unwrap();
     assert_eq!(counter.add(5).await.unwrap(), 5);
+    // ANCHOR_END: join
     assert_eq!(counter.add(2).await.unwrap(), 7);
     assert_eq!(counter.get().await.unwrap(), 7);
     assert_eq!(
@@ -310,6 +312,7 @@ async fn garbage_from_raw_nats_clients_gets_typed_errors() {
         let err = request(subject, &headers, body).await;
         assert_eq!(err.kind(), kind, "{subject} {headers:?}: {err}");
     }
+    // ANCHOR: raw
     // A call without headers works: any NATS client in any language can call.
     let body =
         lattice::codec::encode(&std::collections::BTreeMap::from([("text", "plain")])).unwrap();
@@ -321,6 +324,7 @@ async fn garbage_from_raw_nats_clients_gets_typed_errors() {
         lattice::codec::decode::<String>(&reply.payload).unwrap(),
         "plain"
     );
+    // ANCHOR_END: raw
     assert!(host.stats().calls_from_nats >= 9);
 }
 
