@@ -317,13 +317,9 @@ impl Host {
     /// Stops the actor `name`: new calls are refused at once, calls in flight
     /// finish (up to the actor's timeout), then its instances are dropped.
     pub async fn stop_actor(&self, name: &str) -> Result<(), Error> {
-        let actor = self
-            .inner
-            .actors
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name)
-            .ok_or_else(|| not_running(name))?;
+        let actor = self.inner.actor(name).ok_or_else(|| not_running(name))?;
+        // Unsubscribe first, so that new calls from NATS go to other hosts
+        // rather than finding the actor gone here.
         let serving = actor
             .serving
             .lock()
@@ -331,6 +327,17 @@ impl Host {
             .take();
         if let Some(serving) = serving {
             serving.stop().await;
+        }
+        if self
+            .inner
+            .actors
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+            .is_none()
+        {
+            // Stopped meanwhile by another caller.
+            return Err(not_running(name));
         }
         let all = actor.limits.max_instances;
         let drained =

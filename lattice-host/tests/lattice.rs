@@ -121,6 +121,56 @@ async fn two_hosts_share_the_load() {
     let (sa, sb) = (a.stats().calls_from_nats, b.stats().calls_from_nats);
     assert_eq!(sa + sb, 200);
     assert!(sa > 0 && sb > 0, "both hosts served: {sa} and {sb}");
+
+    // Stopping the actor on one host moves its calls to the other.
+    a.stop_actor("echo").await.unwrap();
+    for i in 0..20 {
+        assert_eq!(echo.echo(format!("{i}")).await.unwrap(), format!("{i}"));
+    }
+    assert_eq!(a.stats().calls_from_nats, sa);
+    assert_eq!(b.stats().calls_from_nats, sb + 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_host_answers_overloaded() {
+    let server = NatsServer::single();
+    let host = Host::new(support::lattice_options("busy", "h").max_inflight(1)).unwrap();
+    host.start_actor_file(
+        "slow",
+        support::wasm("lattice-test-hostile"),
+        ActorLimits::new(),
+    )
+    .await
+    .unwrap();
+    host.join(nats::connect(&server.url()).await).await.unwrap();
+    let client = lattice::Client::new(nats::connect(&server.url()).await, "busy").unwrap();
+    let call = |ms: u64| {
+        let client = client.clone();
+        async move {
+            let payload =
+                lattice::codec::encode(&std::collections::BTreeMap::from([("ms", ms)])).unwrap();
+            client
+                .request(lattice::RawCall {
+                    actor: "slow",
+                    contract: "hostile",
+                    method: "sleep",
+                    version: None,
+                    fingerprint: None,
+                    payload: payload.into(),
+                    idempotent: false,
+                    oneway: false,
+                    timeout: Some(Duration::from_secs(5)),
+                    traceparent: None,
+                })
+                .await
+        }
+    };
+    let first = tokio::spawn(call(500));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let err = call(1).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Overloaded, "{err}");
+    assert!(err.message().contains("host h"), "{err}");
+    first.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
