@@ -594,6 +594,17 @@ impl HostInner {
                 // next call gets a fresh one.
                 Err(failure) => {
                     tracing::warn!(actor = %actor.name, error = %failure, "instance dropped");
+                    serve::emit(
+                        self,
+                        "actor_failed",
+                        serde_json::json!({
+                            "host": self.host_id(),
+                            "actor": &*actor.name,
+                            "kind": failure.kind().as_str(),
+                            "message": failure.message(),
+                        }),
+                    )
+                    .await;
                     Err(failure)
                 }
             }

@@ -549,3 +549,127 @@ fn a_host_dying_mid_load() {
     );
     drop(host_a);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_between_actors_carry_the_deadline_and_the_trace() {
+    use futures_util::StreamExt;
+    let server = NatsServer::single();
+    let _host = host_with(
+        &server.url(),
+        "traced",
+        "h",
+        &[("relay", "example-relay-actor")],
+    )
+    .await;
+    // A plain NATS responder stands in for the actor `spy` and records what arrives.
+    let spy_nats = nats::connect(&server.url()).await;
+    let mut spy = spy_nats
+        .queue_subscribe("lattice.traced.rpc.spy.>", "spy".into())
+        .await
+        .unwrap();
+    spy_nats.flush().await.unwrap();
+    let spy_task = tokio::spawn(async move {
+        let message = spy.next().await.unwrap();
+        let reply = lattice::codec::encode("from the spy").unwrap();
+        spy_nats
+            .publish(message.reply.clone().unwrap(), reply.into())
+            .await
+            .unwrap();
+        spy_nats.flush().await.unwrap();
+        message
+    });
+    let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let relay = RelayClient::new(nats::connect(&server.url()).await, "traced", "relay")
+        .unwrap()
+        .with_timeout(Duration::from_millis(1500))
+        .with_traceparent(traceparent);
+    assert_eq!(
+        relay.echo_via("spy".into(), "hi".into()).await.unwrap(),
+        Ok("from the spy".into())
+    );
+    let seen = spy_task.await.unwrap();
+    assert_eq!(seen.subject.as_str(), "lattice.traced.rpc.spy.echo.echo");
+    let header = |name: &str| {
+        seen.headers
+            .as_ref()
+            .unwrap()
+            .get(name)
+            .unwrap()
+            .as_str()
+            .to_owned()
+    };
+    assert_eq!(header(headers::TRACEPARENT), traceparent);
+    let budget: u64 = header(headers::TIMEOUT_MS).parse().unwrap();
+    assert!(
+        budget > 0 && budget <= 1500,
+        "the caller's remaining deadline travels on: {budget} ms"
+    );
+    assert_eq!(header(headers::CONTRACT), "echo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_and_actors_publish_events() {
+    let server = NatsServer::single();
+    let watcher = nats::connect(&server.url()).await;
+    let mut host_events = watcher.subscribe("lattice.ev.evt.>").await.unwrap();
+    let mut actor_events = watcher.subscribe("lattice.ev.pub.>").await.unwrap();
+    watcher.flush().await.unwrap();
+
+    let host = Host::new(support::lattice_options("ev", "h1")).unwrap();
+    host.join(nats::connect(&server.url()).await).await.unwrap();
+    let limits = ActorLimits::new().timeout(Duration::from_millis(200));
+    host.start_actor_file(
+        "counter",
+        support::wasm("example-counter-actor"),
+        limits.clone(),
+    )
+    .await
+    .unwrap();
+    host.start_actor_file("hostile", support::wasm("lattice-test-hostile"), limits)
+        .await
+        .unwrap();
+    let counter = CounterClient::new(nats::connect(&server.url()).await, "ev", "counter").unwrap();
+    counter.add(3).await.unwrap();
+    counter.reset().await.unwrap();
+    let _ = host
+        .invoke(lattice_host::Call::new("hostile", "hostile", "trap", b""))
+        .await
+        .unwrap_err();
+    host.stop_actor("counter").await.unwrap();
+
+    let mut kinds = Vec::new();
+    while kinds.len() < 5 {
+        let Ok(Some(event)) =
+            tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut host_events)).await
+        else {
+            break;
+        };
+        let body: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+        kinds.push((event.subject.to_string(), body));
+    }
+    let subjects: Vec<&str> = kinds.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "lattice.ev.evt.h1.host_started",
+            "lattice.ev.evt.h1.actor_started",
+            "lattice.ev.evt.h1.actor_started",
+            "lattice.ev.evt.h1.actor_failed",
+            "lattice.ev.evt.h1.actor_stopped",
+        ]
+    );
+    assert_eq!(kinds[1].1["actor"], "counter");
+    assert_eq!(kinds[3].1["kind"], "actor_trapped");
+    let published = next(&mut actor_events).await;
+    assert_eq!(published.subject.as_str(), "lattice.ev.pub.counter.reset");
+    assert_eq!(&published.payload[..], 3u64.to_le_bytes());
+}
+
+/// The next message of `sub`, failing the test after a while.
+async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+    use futures_util::StreamExt;
+    tokio::time::timeout(WAIT, sub.next())
+        .await
+        .expect("a message arrives in time")
+        .expect("the subscription is open")
+}
