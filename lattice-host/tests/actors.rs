@@ -212,6 +212,26 @@ async fn an_actor_calls_another_actor() {
             .await
             .unwrap();
     assert_eq!(text, "relay: hi");
+    let data: serde_bytes::ByteBuf = call::<dyn Echo, _, _>(
+        &host,
+        "relay",
+        "echo_bytes",
+        &EchoEchoBytesArgs { data: vec![4, 2] },
+    )
+    .await
+    .unwrap();
+    assert_eq!(data.into_vec(), [4, 2]);
+    let reversed: String = call::<dyn Echo, _, _>(
+        &host,
+        "relay",
+        "reverse",
+        &EchoReverseArgs {
+            text: "relay".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(reversed, "yaler");
 
     // A call to an actor that is not running comes back as the callee's typed error.
     let missing: Result<u64, String> = call::<dyn Relay, _, _>(
