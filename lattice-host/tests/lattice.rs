@@ -146,24 +146,7 @@ async fn a_saturated_host_answers_overloaded() {
     let client = lattice::Client::new(nats::connect(&server.url()).await, "busy").unwrap();
     let call = |ms: u64| {
         let client = client.clone();
-        async move {
-            let payload =
-                lattice::codec::encode(&std::collections::BTreeMap::from([("ms", ms)])).unwrap();
-            client
-                .request(lattice::RawCall {
-                    actor: "slow",
-                    contract: "hostile",
-                    method: "sleep",
-                    version: None,
-                    fingerprint: None,
-                    payload: payload.into(),
-                    idempotent: false,
-                    oneway: false,
-                    timeout: Some(Duration::from_secs(5)),
-                    traceparent: None,
-                })
-                .await
-        }
+        async move { sleep_call(&client, ms, Duration::from_secs(5)).await }
     };
     let first = tokio::spawn(call(500));
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -466,23 +449,7 @@ fn a_host_dying_mid_load() {
             let client = client.clone();
             slow.push(tokio::spawn(async move {
                 let start = std::time::Instant::now();
-                let payload =
-                    lattice::codec::encode(&std::collections::BTreeMap::from([("ms", 250u64)]))
-                        .unwrap();
-                let result = client
-                    .request(lattice::RawCall {
-                        actor: "slow",
-                        contract: "hostile",
-                        method: "sleep",
-                        version: None,
-                        fingerprint: None,
-                        payload: payload.into(),
-                        idempotent: false,
-                        oneway: false,
-                        timeout: Some(Duration::from_secs(2)),
-                        traceparent: None,
-                    })
-                    .await;
+                let result = sleep_call(&client, 250, Duration::from_secs(2)).await;
                 (start.elapsed(), result.map(drop).map_err(|e| e.kind()))
             }));
         }
@@ -631,6 +598,10 @@ async fn hosts_and_actors_publish_events() {
     let counter = CounterClient::new(nats::connect(&server.url()).await, "ev", "counter").unwrap();
     counter.add(3).await.unwrap();
     counter.reset().await.unwrap();
+    // Oneway: wait for its effect before stopping the actor.
+    let published = next(&mut actor_events).await;
+    assert_eq!(published.subject.as_str(), "lattice.ev.pub.counter.reset");
+    assert_eq!(&published.payload[..], 3u64.to_le_bytes());
     let _ = host
         .invoke(lattice_host::Call::new("hostile", "hostile", "trap", b""))
         .await
@@ -660,9 +631,6 @@ async fn hosts_and_actors_publish_events() {
     );
     assert_eq!(kinds[1].1["actor"], "counter");
     assert_eq!(kinds[3].1["kind"], "actor_trapped");
-    let published = next(&mut actor_events).await;
-    assert_eq!(published.subject.as_str(), "lattice.ev.pub.counter.reset");
-    assert_eq!(&published.payload[..], 3u64.to_le_bytes());
 }
 
 /// The next message of `sub`, failing the test after a while.
@@ -672,4 +640,28 @@ async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
         .await
         .expect("a message arrives in time")
         .expect("the subscription is open")
+}
+
+/// Calls `sleep(ms)` on the hostile actor running as `slow`, as a
+/// non-idempotent call: a slow call that must not be retried.
+async fn sleep_call(
+    client: &lattice::Client,
+    ms: u64,
+    timeout: Duration,
+) -> Result<bytes::Bytes, lattice::Error> {
+    let payload = lattice::codec::encode(&std::collections::BTreeMap::from([("ms", ms)])).unwrap();
+    client
+        .request(lattice::RawCall {
+            actor: "slow",
+            contract: "hostile",
+            method: "sleep",
+            version: None,
+            fingerprint: None,
+            payload: payload.into(),
+            idempotent: false,
+            oneway: false,
+            timeout: Some(timeout),
+            traceparent: None,
+        })
+        .await
 }
