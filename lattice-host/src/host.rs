@@ -57,6 +57,9 @@ pub(crate) struct HostInner {
     pub(crate) events: broadcast::Sender<Published>,
     connected: OnceLock<Connected>,
     pub(crate) stats: Stats,
+    started: std::time::Instant,
+    labels: RwLock<std::collections::BTreeMap<String, String>>,
+    stopping: std::sync::atomic::AtomicBool,
     _ticker: EpochTicker,
 }
 
@@ -177,6 +180,7 @@ impl Host {
         let linker = instance::linker(&engine)?;
         let ticker = EpochTicker::start(&engine, options.epoch_tick);
         let (events, _) = broadcast::channel(1024);
+        let labels = RwLock::new(options.labels.clone());
         Ok(Host {
             inner: Arc::new(HostInner {
                 cache: ModuleCache::new(options.module_cache.clone()),
@@ -187,6 +191,9 @@ impl Host {
                 events,
                 connected: OnceLock::new(),
                 stats: Stats::default(),
+                started: std::time::Instant::now(),
+                labels,
+                stopping: std::sync::atomic::AtomicBool::new(false),
                 _ticker: ticker,
             }),
         })
@@ -303,6 +310,7 @@ impl Host {
         path: impl AsRef<Path>,
         limits: ActorLimits,
     ) -> Result<ActorInfo, Error> {
+        validate(NameKind::Actor, name)?;
         let path = path.as_ref();
         let bytes = tokio::fs::read(path).await.map_err(|e| {
             Error::new(
@@ -393,6 +401,7 @@ impl Host {
             let serving = serve::serve(&self.inner, connected, &actor.name).await?;
             *actor.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
         }
+        crate::control::start(&self.inner, &connected.nats).await?;
         tracing::info!(lattice = %self.inner.options.lattice, host = %self.inner.options.host_id, "joined the lattice");
         serve::emit(
             &self.inner,
@@ -405,6 +414,7 @@ impl Host {
 
     /// Stops every actor (draining their calls) and leaves the lattice.
     pub async fn shutdown(&self) {
+        self.inner.stopping.store(true, Ordering::Relaxed);
         for name in self.actor_names() {
             let _ = self.stop_actor(&name).await;
         }
@@ -417,6 +427,105 @@ impl Host {
         if let Some(connected) = self.inner.connected() {
             let _ = connected.nats.flush().await;
         }
+    }
+
+    pub(crate) fn from_inner(inner: Arc<HostInner>) -> Host {
+        Host { inner }
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<HostInner> {
+        &self.inner
+    }
+
+    /// Who the host is: what it answers to a ping.
+    pub fn summary(&self) -> crate::control::HostSummary {
+        crate::control::HostSummary {
+            host: self.inner.host_id().to_owned(),
+            lattice: self.inner.lattice().to_owned(),
+            version: crate::control::VERSION.to_owned(),
+            uptime_ms: u64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            labels: self.labels(),
+            actors: self
+                .inner
+                .actors
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .len(),
+        }
+    }
+
+    /// Everything the host runs.
+    pub fn inventory(&self) -> crate::control::Inventory {
+        let actors: Vec<Arc<Actor>> = self
+            .inner
+            .actors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut entries: Vec<crate::control::ActorEntry> = actors
+            .iter()
+            .map(|a| crate::control::ActorEntry {
+                name: a.name.to_string(),
+                digest: a.digest.clone(),
+                contracts: a.contracts.clone(),
+                max_instances: a.limits.max_instances,
+                idle_instances: a.idle.lock().unwrap_or_else(|e| e.into_inner()).len(),
+            })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        crate::control::Inventory {
+            host: self.inner.host_id().to_owned(),
+            labels: self.labels(),
+            actors: entries,
+        }
+    }
+
+    /// (name, instance limit) of every actor, by name.
+    pub(crate) fn actor_limits(&self) -> Vec<(String, u32)> {
+        let mut limits: Vec<(String, u32)> = self
+            .inner
+            .actors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|a| (a.name.to_string(), a.limits.max_instances))
+            .collect();
+        limits.sort();
+        limits
+    }
+
+    /// The host's labels.
+    pub fn labels(&self) -> std::collections::BTreeMap<String, String> {
+        self.inner
+            .labels
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sets and removes labels; returns the labels after the change. Label
+    /// keys follow the naming rule; values are free text up to 256 bytes.
+    pub fn update_labels(
+        &self,
+        change: crate::control::LabelsRequest,
+    ) -> Result<std::collections::BTreeMap<String, String>, Error> {
+        for (key, value) in &change.set {
+            validate(NameKind::Event, key)?;
+            if value.len() > 256 {
+                return Err(Error::new(
+                    ErrorKind::LimitExceeded,
+                    format!("the value of label `{key}` is longer than 256 bytes"),
+                ));
+            }
+        }
+        let mut labels = self.inner.labels.write().unwrap_or_else(|e| e.into_inner());
+        for key in &change.remove {
+            labels.remove(key);
+        }
+        labels.extend(change.set);
+        Ok(labels.clone())
     }
 
     /// The host's id.
@@ -516,6 +625,10 @@ impl HostInner {
 
     pub(crate) fn options(&self) -> &HostOptions {
         &self.options
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
     }
 
     pub(crate) fn actor(&self, name: &str) -> Option<Arc<Actor>> {

@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod control;
 mod engine;
 mod host;
 mod instance;

@@ -23,6 +23,8 @@ pub struct HostOptions {
     pub(crate) host_id: String,
     pub(crate) in_process: bool,
     pub(crate) max_inflight: usize,
+    pub(crate) heartbeat: Duration,
+    pub(crate) labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for HostOptions {
@@ -32,6 +34,8 @@ impl Default for HostOptions {
             host_id: format!("h{:012x}", fastrand::u64(..) >> 16),
             in_process: true,
             max_inflight: 1024,
+            heartbeat: Duration::from_secs(1),
+            labels: std::collections::BTreeMap::new(),
             pooling: true,
             pool_instances: 1_000,
             pool_memory: 64 << 20,
@@ -125,6 +129,19 @@ impl HostOptions {
     /// `overloaded` at once, so that callers retry elsewhere. Default: 1,024.
     pub fn max_inflight(mut self, n: usize) -> Self {
         self.max_inflight = n.max(1);
+        self
+    }
+
+    /// How often the host publishes its heartbeat once it has joined a
+    /// lattice. Default: 1 s.
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Adds a label (`zone = "eu-1"`), sent in pings, inventories and heartbeats.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
         self
     }
 

@@ -1,0 +1,359 @@
+//! The control interface over NATS, and heartbeats.
+//!
+//! Requests and replies are JSON, so that any NATS tool can drive a host.
+//! Errors carry the `Lattice-Status` header and a JSON `{kind, message}` body.
+//!
+//! | subject | op | request | reply |
+//! | --- | --- | --- | --- |
+//! | `lattice.{l}.ctl.ping` | every host answers | none | [`HostSummary`] |
+//! | `lattice.{l}.ctl.inventory` | every host answers | none | [`Inventory`] |
+//! | `lattice.{l}.ctl.host.{id}.ping` | | none | [`HostSummary`] |
+//! | `lattice.{l}.ctl.host.{id}.inventory` | | none | [`Inventory`] |
+//! | `lattice.{l}.ctl.host.{id}.start` | start an actor | [`StartRequest`] | [`ActorEntry`] |
+//! | `lattice.{l}.ctl.host.{id}.stop` | stop an actor | [`StopRequest`] | `{}` |
+//! | `lattice.{l}.ctl.host.{id}.labels` | read or change labels | [`LabelsRequest`] (optional) | labels |
+//! | `lattice.{l}.ctl.host.{id}.stop_host` | stop the host | none | `{}` |
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_nats::{HeaderMap, Message};
+use futures_util::StreamExt;
+use lattice::{ContractInfo, Error, ErrorKind, headers};
+use serde::{Deserialize, Serialize};
+
+use crate::host::{Host, HostInner};
+use crate::options::ActorLimits;
+
+/// The version of this host, as sent in pings and heartbeats.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The most actors listed by name in a heartbeat; beyond that it carries
+/// counts only, so that it stays far below NATS's `max_payload`.
+pub const HEARTBEAT_ACTORS: usize = 200;
+
+/// What a host answers to a ping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSummary {
+    /// The host's id.
+    pub host: String,
+    /// The lattice it belongs to.
+    pub lattice: String,
+    /// Its version.
+    pub version: String,
+    /// Milliseconds since it started.
+    pub uptime_ms: u64,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// How many actors it runs.
+    pub actors: usize,
+}
+
+/// One actor in an inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorEntry {
+    /// The actor's name.
+    pub name: String,
+    /// The sha256 of its module.
+    pub digest: String,
+    /// The contracts it implements.
+    pub contracts: Vec<ContractInfo>,
+    /// Its instance limit on this host.
+    pub max_instances: u32,
+    /// Its warm, idle instances.
+    pub idle_instances: usize,
+}
+
+/// Everything a host runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// The host's id.
+    pub host: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its actors, by name.
+    pub actors: Vec<ActorEntry>,
+}
+
+/// A request to start an actor from a module file on the host's disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    /// The name to run it under.
+    pub name: String,
+    /// The path of the module on the host.
+    pub path: String,
+    /// Limits; defaults where left out.
+    #[serde(default)]
+    pub limits: LimitsRequest,
+}
+
+/// Limits in a [`StartRequest`]; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsRequest {
+    /// Bytes of linear memory.
+    pub max_memory: Option<u64>,
+    /// The per-call deadline in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Fuel per call.
+    pub fuel: Option<u64>,
+    /// The largest payload in bytes.
+    pub max_payload: Option<usize>,
+    /// Instances at once.
+    pub max_instances: Option<u32>,
+}
+
+impl LimitsRequest {
+    fn apply(&self) -> ActorLimits {
+        let mut limits = ActorLimits::new().fuel(self.fuel);
+        if let Some(v) = self.max_memory {
+            limits = limits.max_memory(v);
+        }
+        if let Some(v) = self.timeout_ms {
+            limits = limits.timeout(Duration::from_millis(v));
+        }
+        if let Some(v) = self.max_payload {
+            limits = limits.max_payload(v);
+        }
+        if let Some(v) = self.max_instances {
+            limits = limits.max_instances(v);
+        }
+        limits
+    }
+}
+
+/// A request to stop an actor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopRequest {
+    /// The actor's name.
+    pub name: String,
+}
+
+/// Changes to a host's labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsRequest {
+    /// Labels to set.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// Labels to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// A heartbeat: who the host is and what it runs, summarized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The host's id.
+    pub host: String,
+    /// The lattice.
+    pub lattice: String,
+    /// The host's version.
+    pub version: String,
+    /// Milliseconds since it started.
+    pub uptime_ms: u64,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// How many actors it runs.
+    pub actor_count: usize,
+    /// Instance limits of the first [`HEARTBEAT_ACTORS`] actors by name.
+    pub actors: BTreeMap<String, u32>,
+    /// Whether `actors` lists only some of them (ask `inventory` for all).
+    pub truncated: bool,
+}
+
+impl Heartbeat {
+    /// Summarizes `actors` (name, instance limit) into a heartbeat.
+    pub(crate) fn summarize(
+        summary: HostSummary,
+        actors: impl IntoIterator<Item = (String, u32)>,
+    ) -> Heartbeat {
+        let mut listed = BTreeMap::new();
+        let mut count = 0;
+        for (name, instances) in actors {
+            count += 1;
+            if listed.len() < HEARTBEAT_ACTORS {
+                listed.insert(name, instances);
+            }
+        }
+        Heartbeat {
+            host: summary.host,
+            lattice: summary.lattice,
+            version: summary.version,
+            uptime_ms: summary.uptime_ms,
+            labels: summary.labels,
+            actor_count: count,
+            truncated: count > listed.len(),
+            actors: listed,
+        }
+    }
+}
+
+/// Subscribes the control subjects of a host that joined a lattice and
+/// starts its heartbeat.
+pub(crate) async fn start(host: &Arc<HostInner>, nats: &async_nats::Client) -> Result<(), Error> {
+    let lattice = host.lattice().to_owned();
+    let all = lattice::subject::control_filter(&lattice)?;
+    let mine = format!(
+        "{}.{lattice}.ctl.host.{}.*",
+        lattice::subject::ROOT,
+        host.host_id()
+    );
+    for subject in [all, mine] {
+        let mut sub = nats.subscribe(subject.clone()).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Transport,
+                format!("cannot subscribe to {subject}: {e}"),
+            )
+            .with_source(e)
+        })?;
+        let weak = Arc::downgrade(host);
+        tokio::spawn(async move {
+            while let Some(message) = sub.next().await {
+                let Some(inner) = weak.upgrade() else { return };
+                tokio::spawn(handle(inner, message));
+            }
+        });
+    }
+    nats.flush()
+        .await
+        .map_err(|e| Error::new(ErrorKind::Transport, format!("cannot subscribe: {e}")))?;
+    tokio::spawn(heartbeat(Arc::downgrade(host)));
+    Ok(())
+}
+
+async fn heartbeat(weak: Weak<HostInner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.is_stopping() {
+            return;
+        }
+        let interval = inner.options().heartbeat;
+        let host = Host::from_inner(inner);
+        let beat = Heartbeat::summarize(host.summary(), host.actor_limits());
+        let body = serde_json::to_value(&beat).unwrap_or_default();
+        crate::serve::emit(host.inner(), "heartbeat", body).await;
+        drop(host);
+        tokio::time::sleep(interval).await;
+    }
+}
+
+async fn handle(inner: Arc<HostInner>, message: Message) {
+    let Some(reply) = message.reply.clone() else {
+        return;
+    };
+    let Some(op) = message.subject.rsplit('.').next().map(str::to_owned) else {
+        return;
+    };
+    let host = Host::from_inner(inner);
+    let result = run(&host, &op, &message.payload).await;
+    let Some(connected) = host.inner().connected() else {
+        return;
+    };
+    let (headers, body) = match result {
+        Ok(body) => (HeaderMap::new(), body),
+        Err(e) => {
+            let mut headers = HeaderMap::new();
+            headers.insert(headers::STATUS, e.status().to_string());
+            let body = serde_json::json!({ "kind": e.kind().as_str(), "message": e.message() });
+            (headers, body)
+        }
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    if let Err(e) = connected
+        .nats
+        .publish_with_headers(reply, headers, bytes.into())
+        .await
+    {
+        tracing::warn!(error = %e, "cannot answer a control request");
+    }
+    if op == "stop_host" {
+        host.shutdown().await;
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(op: &str, body: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| {
+        Error::new(
+            ErrorKind::Decode,
+            format!("the `{op}` request is not valid: {e}; see the book's \"Operating hosts\" chapter for its shape"),
+        )
+    })
+}
+
+async fn run(host: &Host, op: &str, body: &[u8]) -> Result<serde_json::Value, Error> {
+    let json = |v: serde_json::Result<serde_json::Value>| {
+        v.map_err(|e| Error::new(ErrorKind::Encode, format!("cannot encode the reply: {e}")))
+    };
+    match op {
+        "ping" => json(serde_json::to_value(host.summary())),
+        "inventory" => json(serde_json::to_value(host.inventory())),
+        "start" => {
+            let request: StartRequest = parse(op, body)?;
+            host.start_actor_file(&request.name, &request.path, request.limits.apply())
+                .await?;
+            let entry = host
+                .inventory()
+                .actors
+                .into_iter()
+                .find(|a| a.name == request.name)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::NotFound,
+                        "the actor stopped right after it started",
+                    )
+                })?;
+            json(serde_json::to_value(entry))
+        }
+        "stop" => {
+            let request: StopRequest = parse(op, body)?;
+            host.stop_actor(&request.name).await?;
+            Ok(serde_json::json!({}))
+        }
+        "labels" => {
+            let request: LabelsRequest = if body.is_empty() {
+                LabelsRequest::default()
+            } else {
+                parse(op, body)?
+            };
+            json(serde_json::to_value(host.update_labels(request)?))
+        }
+        "stop_host" => Ok(serde_json::json!({})),
+        other => Err(Error::new(
+            ErrorKind::UnknownMethod,
+            format!(
+                "unknown control operation {other:?}; the operations are ping, inventory, start, stop, labels, stop_host"
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_stay_small_with_many_actors() {
+        let summary = HostSummary {
+            host: "h1".into(),
+            lattice: "default".into(),
+            version: VERSION.into(),
+            uptime_ms: 1,
+            labels: BTreeMap::from([("zone".into(), "eu-1".into())]),
+            actors: 10_000,
+        };
+        let actors = (0..10_000).map(|i| (format!("actor-with-a-fairly-long-name-{i:05}"), 8));
+        let beat = Heartbeat::summarize(summary, actors);
+        assert_eq!(beat.actor_count, 10_000);
+        assert!(beat.truncated);
+        assert_eq!(beat.actors.len(), HEARTBEAT_ACTORS);
+        let size = serde_json::to_vec(&beat).unwrap().len();
+        assert!(
+            size < 16 << 10,
+            "a heartbeat of {size} bytes; NATS's default max_payload is 1 MiB"
+        );
+    }
+}

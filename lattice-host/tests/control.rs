@@ -1,0 +1,254 @@
+//! The control interface and heartbeats over a real nats-server: ping every
+//! host, inventories, start and stop through NATS, labels, bad requests.
+
+mod support;
+
+use std::time::Duration;
+
+use example_echo_contract::EchoClient;
+use lattice::{ErrorKind, headers};
+use lattice_host::Host;
+use lattice_host::control::{Heartbeat, HostSummary, Inventory};
+use support::nats::{self, NatsServer};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A control request; `Ok(json)` or the typed error the host answered.
+async fn control(
+    nats: &async_nats::Client,
+    subject: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, lattice::Error> {
+    let payload = if body.is_null() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(&body).unwrap()
+    };
+    let request = async_nats::Request::new()
+        .payload(payload.into())
+        .timeout(Some(WAIT));
+    let reply = nats
+        .send_request(subject.to_owned(), request)
+        .await
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    match reply.headers.as_ref().and_then(|h| h.get(headers::STATUS)) {
+        None => Ok(value),
+        Some(status) => {
+            let kind = value["kind"].as_str().and_then(ErrorKind::from_name);
+            let kind = kind.unwrap_or(ErrorKind::from_status(status.as_str().parse().unwrap()));
+            Err(lattice::Error::new(
+                kind,
+                value["message"].as_str().unwrap_or_default().to_owned(),
+            ))
+        }
+    }
+}
+
+/// Every reply to a lattice-wide request within `wait`.
+async fn gather(
+    nats: &async_nats::Client,
+    subject: &str,
+    wait: Duration,
+) -> Vec<serde_json::Value> {
+    use futures_util::StreamExt;
+    let inbox = nats.new_inbox();
+    let mut replies = nats.subscribe(inbox.clone()).await.unwrap();
+    nats.publish_with_reply(subject.to_owned(), inbox, Vec::new().into())
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, replies.next()).await {
+        all.push(serde_json::from_slice(&message.payload).unwrap());
+    }
+    all
+}
+
+async fn joined(url: &str, id: &str) -> Host {
+    let host = Host::new(
+        support::lattice_options("ctl", id)
+            .label("zone", id)
+            .heartbeat(Duration::from_millis(100)),
+    )
+    .unwrap();
+    host.join(nats::connect(url).await).await.unwrap();
+    host
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_are_driven_over_nats() {
+    let server = NatsServer::single();
+    let _a = joined(&server.url(), "a").await;
+    let _b = joined(&server.url(), "b").await;
+    let nats = nats::connect(&server.url()).await;
+
+    // Every host answers a lattice-wide ping.
+    let mut pings: Vec<HostSummary> =
+        gather(&nats, "lattice.ctl.ctl.ping", Duration::from_millis(500))
+            .await
+            .into_iter()
+            .map(|v| serde_json::from_value(v).unwrap())
+            .collect();
+    pings.sort_by(|x, y| x.host.cmp(&y.host));
+    assert_eq!(pings.len(), 2);
+    assert_eq!((pings[0].host.as_str(), pings[1].host.as_str()), ("a", "b"));
+    assert_eq!(pings[0].labels["zone"], "a");
+    assert_eq!(pings[0].lattice, "ctl");
+
+    // Start an actor on host a through NATS, then call it.
+    let path = support::wasm("example-echo-actor");
+    let started = control(
+        &nats,
+        "lattice.ctl.ctl.host.a.start",
+        serde_json::json!({ "name": "echo", "path": path, "limits": { "max_instances": 3 } }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(started["name"], "echo");
+    assert_eq!(started["max_instances"], 3);
+    assert_eq!(started["contracts"][0]["name"], "echo");
+    let echo = EchoClient::new(nats.clone(), "ctl", "echo").unwrap();
+    assert_eq!(
+        echo.echo("via control".into()).await.unwrap(),
+        "via control"
+    );
+
+    let inventory: Inventory = serde_json::from_value(
+        control(
+            &nats,
+            "lattice.ctl.ctl.host.a.inventory",
+            serde_json::Value::Null,
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(inventory.host, "a");
+    assert_eq!(inventory.actors.len(), 1);
+    assert_eq!(inventory.actors[0].contracts[0].methods.len(), 3);
+    let all = gather(
+        &nats,
+        "lattice.ctl.ctl.inventory",
+        Duration::from_millis(500),
+    )
+    .await;
+    assert_eq!(all.len(), 2);
+
+    // Labels.
+    let labels = control(
+        &nats,
+        "lattice.ctl.ctl.host.b.labels",
+        serde_json::json!({ "set": { "tier": "gold" }, "remove": ["zone"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(labels, serde_json::json!({ "tier": "gold" }));
+
+    // Stop it through NATS: calls then find nobody.
+    control(
+        &nats,
+        "lattice.ctl.ctl.host.a.stop",
+        serde_json::json!({ "name": "echo" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        echo.echo("gone".into()).await.unwrap_err().kind(),
+        ErrorKind::NoResponders
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_control_requests_get_typed_errors() {
+    let server = NatsServer::single();
+    let _a = joined(&server.url(), "a").await;
+    let nats = nats::connect(&server.url()).await;
+    let cases = [
+        (
+            "lattice.ctl.ctl.host.a.explode",
+            serde_json::Value::Null,
+            ErrorKind::UnknownMethod,
+        ),
+        (
+            "lattice.ctl.ctl.host.a.start",
+            serde_json::json!({ "name": "x" }),
+            ErrorKind::Decode,
+        ),
+        (
+            "lattice.ctl.ctl.host.a.start",
+            serde_json::json!({ "name": "x", "path": "/p", "colour": 1 }),
+            ErrorKind::Decode,
+        ),
+        (
+            "lattice.ctl.ctl.host.a.start",
+            serde_json::json!({ "name": "Bad Name", "path": "/p" }),
+            ErrorKind::InvalidName,
+        ),
+        (
+            "lattice.ctl.ctl.host.a.start",
+            serde_json::json!({ "name": "x", "path": "/nonexistent.wasm" }),
+            ErrorKind::NotFound,
+        ),
+        (
+            "lattice.ctl.ctl.host.a.stop",
+            serde_json::json!({ "name": "nobody" }),
+            ErrorKind::NotFound,
+        ),
+        (
+            "lattice.ctl.ctl.host.a.labels",
+            serde_json::json!({ "set": { "Bad Key": "v" } }),
+            ErrorKind::InvalidName,
+        ),
+    ];
+    for (subject, body, kind) in cases {
+        let err = control(&nats, subject, body.clone()).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{subject} {body}: {err}");
+    }
+    // Not JSON at all.
+    let reply = nats
+        .request("lattice.ctl.ctl.host.a.start", "not json".into())
+        .await
+        .unwrap();
+    assert!(reply.headers.unwrap().get(headers::STATUS).is_some());
+    // The host still answers.
+    control(
+        &nats,
+        "lattice.ctl.ctl.host.a.ping",
+        serde_json::Value::Null,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_say_who_runs_what() {
+    use futures_util::StreamExt;
+    let server = NatsServer::single();
+    let nats = nats::connect(&server.url()).await;
+    let mut beats = nats.subscribe("lattice.ctl.evt.*.heartbeat").await.unwrap();
+    nats.flush().await.unwrap();
+    let host = joined(&server.url(), "hb").await;
+    host.start_actor_file(
+        "echo",
+        support::wasm("example-echo-actor"),
+        lattice_host::ActorLimits::new().max_instances(5),
+    )
+    .await
+    .unwrap();
+    let beat = loop {
+        let message = tokio::time::timeout(WAIT, beats.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let beat: Heartbeat = serde_json::from_slice(&message.payload).unwrap();
+        if beat.actor_count == 1 {
+            assert_eq!(message.subject.as_str(), "lattice.ctl.evt.hb.heartbeat");
+            break beat;
+        }
+    };
+    assert_eq!(beat.host, "hb");
+    assert_eq!(beat.actors["echo"], 5);
+    assert!(!beat.truncated);
+    assert_eq!(beat.labels["zone"], "hb");
+}
