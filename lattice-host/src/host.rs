@@ -94,6 +94,7 @@ pub(crate) struct Actor {
     idle: Mutex<Vec<Warm>>,
     permits: Arc<Semaphore>,
     serving: Mutex<Option<Serving>>,
+    pub(crate) stats: crate::discovery::ActorStats,
 }
 
 /// What [`Host::start_actor`] started.
@@ -257,9 +258,11 @@ impl Host {
             pre,
             idle: Mutex::default(),
             serving: Mutex::default(),
+            stats: crate::discovery::ActorStats::new(&[]),
         };
         let mut warm = instance::instantiate(&self.inner, &actor).await?;
         actor.contracts = warm.describe(&actor).await?;
+        actor.stats = crate::discovery::ActorStats::new(&actor.contracts);
         actor
             .idle
             .get_mut()
@@ -402,6 +405,7 @@ impl Host {
             *actor.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
         }
         crate::control::start(&self.inner, &connected.nats).await?;
+        crate::discovery::start(&self.inner, &connected.nats).await?;
         tracing::info!(lattice = %self.inner.options.lattice, host = %self.inner.options.host_id, "joined the lattice");
         serve::emit(
             &self.inner,
@@ -627,6 +631,18 @@ impl HostInner {
         &self.options
     }
 
+    pub(crate) fn actors_snapshot(&self) -> Vec<Arc<Actor>> {
+        let mut actors: Vec<Arc<Actor>> = self
+            .actors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        actors.sort_by(|a, b| a.name.cmp(&b.name));
+        actors
+    }
+
     pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
     }
@@ -694,7 +710,16 @@ impl HostInner {
                 Some(warm) => warm,
                 None => instance::instantiate(self, &actor).await?,
             };
-            match warm.call(&actor, call, deadline).await {
+            let started = Instant::now();
+            let outcome = warm.call(&actor, call, deadline).await;
+            let error = match &outcome {
+                Ok(Err(e)) | Err(e) => Some(e),
+                Ok(Ok(_)) => None,
+            };
+            actor
+                .stats
+                .record(call.contract, call.method, started.elapsed(), error);
+            match outcome {
                 Ok(reply) => {
                     actor
                         .idle

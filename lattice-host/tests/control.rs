@@ -252,3 +252,92 @@ async fn heartbeats_say_who_runs_what() {
     assert!(!beat.truncated);
     assert_eq!(beat.labels["zone"], "hb");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_answer_the_nats_micro_protocol() {
+    let server = NatsServer::single();
+    let host = joined(&server.url(), "disco").await;
+    host.start_actor_file(
+        "echo",
+        support::wasm("example-echo-actor"),
+        lattice_host::ActorLimits::new(),
+    )
+    .await
+    .unwrap();
+    host.start_actor_file(
+        "counter",
+        support::wasm("example-counter-actor"),
+        lattice_host::ActorLimits::new(),
+    )
+    .await
+    .unwrap();
+    let nats = nats::connect(&server.url()).await;
+    let echo = EchoClient::new(nats.clone(), "ctl", "echo").unwrap();
+    for text in ["a", "b", "c"] {
+        echo.echo(text.into()).await.unwrap();
+    }
+    let _ = echo.echo_bytes(vec![1]).await.unwrap();
+
+    // PING: one answer per actor, in the standard shape.
+    let pings = gather(&nats, "$SRV.PING", Duration::from_millis(500)).await;
+    assert_eq!(pings.len(), 2);
+    for ping in &pings {
+        let ping: async_nats::service::PingResponse = serde_json::from_value(ping.clone()).unwrap();
+        assert_eq!(ping.kind, "io.nats.micro.v1.ping_response");
+        assert!(ping.id.starts_with("disco_"));
+    }
+
+    // INFO of one service carries its contracts and its endpoints.
+    let info = nats.request("$SRV.INFO.echo", "".into()).await.unwrap();
+    let info: async_nats::service::Info = serde_json::from_slice(&info.payload).unwrap();
+    assert_eq!(info.name, "echo");
+    assert_eq!(info.kind, "io.nats.micro.v1.info_response");
+    let contracts: Vec<lattice::ContractInfo> =
+        serde_json::from_str(&info.metadata["contracts"]).unwrap();
+    assert_eq!(contracts[0].name, "echo");
+    assert_eq!(contracts[0].methods[0].args[0].name, "text");
+    let endpoint = info
+        .endpoints
+        .iter()
+        .find(|e| e.name == "echo.echo")
+        .unwrap();
+    assert_eq!(endpoint.subject, "lattice.ctl.rpc.echo.echo.echo");
+    assert_eq!(endpoint.queue_group, "echo");
+    assert_eq!(
+        endpoint.metadata["signature"],
+        "echo(text: String) -> String"
+    );
+
+    // STATS count requests per method.
+    let stats = nats.request("$SRV.STATS.echo", "".into()).await.unwrap();
+    let stats: async_nats::service::Stats = serde_json::from_slice(&stats.payload).unwrap();
+    let echoes = stats
+        .endpoints
+        .iter()
+        .find(|e| e.name == "echo.echo")
+        .unwrap();
+    assert_eq!(echoes.requests, 3);
+    assert_eq!(echoes.errors, 0);
+    assert!(echoes.processing_time > Duration::ZERO);
+    let bytes = stats
+        .endpoints
+        .iter()
+        .find(|e| e.name == "echo.echo_bytes")
+        .unwrap();
+    assert_eq!(bytes.requests, 1);
+
+    // Addressed by name and id.
+    let id = format!("disco_counter");
+    let one = gather(
+        &nats,
+        &format!("$SRV.PING.counter.{id}"),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert_eq!(one.len(), 1);
+    assert!(
+        gather(&nats, "$SRV.PING.nobody", Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
+}
