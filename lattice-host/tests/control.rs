@@ -327,10 +327,9 @@ async fn actors_answer_the_nats_micro_protocol() {
     assert_eq!(bytes.requests, 1);
 
     // Addressed by name and id.
-    let id = format!("disco_counter");
     let one = gather(
         &nats,
-        &format!("$SRV.PING.counter.{id}"),
+        "$SRV.PING.counter.disco_counter",
         Duration::from_millis(300),
     )
     .await;

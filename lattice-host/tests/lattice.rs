@@ -615,6 +615,9 @@ async fn hosts_and_actors_publish_events() {
         else {
             break;
         };
+        if event.subject.ends_with(".heartbeat") {
+            continue;
+        }
         let body: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
         kinds.push((event.subject.to_string(), body));
     }
