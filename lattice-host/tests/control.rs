@@ -96,6 +96,7 @@ async fn hosts_are_driven_over_nats() {
     assert_eq!(pings[0].labels["zone"], "a");
     assert_eq!(pings[0].lattice, "ctl");
 
+    // ANCHOR: start
     // Start an actor on host a through NATS, then call it.
     let path = support::wasm("example-echo-actor");
     let started = control(
@@ -113,6 +114,7 @@ async fn hosts_are_driven_over_nats() {
         echo.echo("via control".into()).await.unwrap(),
         "via control"
     );
+    // ANCHOR_END: start
 
     let inventory: Inventory = serde_json::from_value(
         control(
