@@ -392,14 +392,7 @@ impl Host {
             .inner
             .connected()
             .ok_or_else(|| Error::new(ErrorKind::Transport, "not connected"))?;
-        let actors: Vec<Arc<Actor>> = self
-            .inner
-            .actors
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let actors = self.inner.actors_snapshot();
         for actor in actors {
             let serving = serve::serve(&self.inner, connected, &actor.name).await?;
             *actor.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
@@ -460,15 +453,8 @@ impl Host {
 
     /// Everything the host runs.
     pub fn inventory(&self) -> crate::control::Inventory {
-        let actors: Vec<Arc<Actor>> = self
-            .inner
-            .actors
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        let mut entries: Vec<crate::control::ActorEntry> = actors
+        let actors = self.inner.actors_snapshot();
+        let entries: Vec<crate::control::ActorEntry> = actors
             .iter()
             .map(|a| crate::control::ActorEntry {
                 name: a.name.to_string(),
@@ -478,7 +464,6 @@ impl Host {
                 idle_instances: a.idle.lock().unwrap_or_else(|e| e.into_inner()).len(),
             })
             .collect();
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
         crate::control::Inventory {
             host: self.inner.host_id().to_owned(),
             labels: self.labels(),
