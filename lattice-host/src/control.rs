@@ -11,6 +11,8 @@
 //! | `lattice.{l}.ctl.host.{id}.inventory` | | none | [`Inventory`] |
 //! | `lattice.{l}.ctl.host.{id}.start` | start an actor | [`StartRequest`] | [`ActorEntry`] |
 //! | `lattice.{l}.ctl.host.{id}.stop` | stop an actor | [`StopRequest`] | `{}` |
+//! | `lattice.{l}.ctl.host.{id}.scale` | change its instance limit | [`ScaleRequest`] | [`ActorEntry`] |
+//! | `lattice.{l}.ctl.host.{id}.update` | swap its module | [`UpdateRequest`] | [`ActorEntry`] |
 //! | `lattice.{l}.ctl.host.{id}.labels` | read or change labels | [`LabelsRequest`] (optional) | labels |
 //! | `lattice.{l}.ctl.host.{id}.stop_host` | stop the host | none | `{}` |
 
@@ -76,17 +78,86 @@ pub struct Inventory {
     pub actors: Vec<ActorEntry>,
 }
 
-/// A request to start an actor from a module file on the host's disk.
+/// A request to start an actor, from a module file on the host's disk or
+/// from the module's bytes in the request (exactly one of the two).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     /// The name to run it under.
     pub name: String,
-    /// The path of the module on the host.
-    pub path: String,
+    /// The path of the module file on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The module's bytes in base64 (standard alphabet, padded): the module
+    /// travels in the request, which must then fit in the server's
+    /// `max_payload` (1 MiB by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
     /// Limits; defaults where left out.
     #[serde(default)]
     pub limits: LimitsRequest,
+}
+
+/// Encodes module bytes for the `module` field of a start or update request.
+pub fn encode_module(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The module a start or update request names: `path` on the host or
+/// `module` inline, exactly one of them.
+async fn load_module(path: Option<&str>, module: Option<&str>) -> Result<Vec<u8>, Error> {
+    use base64::Engine as _;
+    match (path, module) {
+        (Some(path), None) => tokio::fs::read(path).await.map_err(|e| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("cannot read the actor module {path} on this host: {e}"),
+            )
+            .with_source(e)
+        }),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Decode,
+                    format!("`module` is not valid base64: {e}"),
+                )
+            }),
+        _ => Err(Error::new(
+            ErrorKind::Decode,
+            "give exactly one of `path` (a module file on the host) and `module` (its bytes, base64)",
+        )),
+    }
+}
+
+/// A request to change an actor's instance limit on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleRequest {
+    /// The actor's name.
+    pub name: String,
+    /// How many instances may run at once (at least 1).
+    pub max_instances: u32,
+}
+
+/// A request to swap the module of a running actor, dropping no call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    /// The actor's name.
+    pub name: String,
+    /// The path of the module file on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The module's bytes in base64 (standard alphabet, padded): the module
+    /// travels in the request, which must then fit in the server's
+    /// `max_payload` (1 MiB by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// New limits; the actor keeps its own where this is left out.
+    #[serde(default)]
+    pub limits: Option<LimitsRequest>,
 }
 
 /// Limits in a [`StartRequest`]; every field is optional.
@@ -293,20 +364,28 @@ async fn run(host: &Host, op: &str, body: &[u8]) -> Result<serde_json::Value, Er
         "inventory" => json(serde_json::to_value(host.inventory())),
         "start" => {
             let request: StartRequest = parse(op, body)?;
-            host.start_actor_file(&request.name, &request.path, request.limits.apply())
+            lattice::names::validate(lattice::names::NameKind::Actor, &request.name)?;
+            let module = load_module(request.path.as_deref(), request.module.as_deref()).await?;
+            host.start_actor(&request.name, module, request.limits.apply())
                 .await?;
-            let entry = host
-                .inventory()
-                .actors
-                .into_iter()
-                .find(|a| a.name == request.name)
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::NotFound,
-                        "the actor stopped right after it started",
-                    )
-                })?;
-            json(serde_json::to_value(entry))
+            json(serde_json::to_value(entry(host, &request.name)?))
+        }
+        "scale" => {
+            let request: ScaleRequest = parse(op, body)?;
+            host.scale_actor(&request.name, request.max_instances)
+                .await?;
+            json(serde_json::to_value(entry(host, &request.name)?))
+        }
+        "update" => {
+            let request: UpdateRequest = parse(op, body)?;
+            let module = load_module(request.path.as_deref(), request.module.as_deref()).await?;
+            host.update_actor(
+                &request.name,
+                module,
+                request.limits.as_ref().map(LimitsRequest::apply),
+            )
+            .await?;
+            json(serde_json::to_value(entry(host, &request.name)?))
         }
         "stop" => {
             let request: StopRequest = parse(op, body)?;
@@ -325,10 +404,23 @@ async fn run(host: &Host, op: &str, body: &[u8]) -> Result<serde_json::Value, Er
         other => Err(Error::new(
             ErrorKind::UnknownMethod,
             format!(
-                "unknown control operation {other:?}; the operations are ping, inventory, start, stop, labels, stop_host"
+                "unknown control operation {other:?}; the operations are ping, inventory, start, stop, scale, update, labels, stop_host"
             ),
         )),
     }
+}
+
+fn entry(host: &Host, name: &str) -> Result<ActorEntry, Error> {
+    host.inventory()
+        .actors
+        .into_iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("`{name}` was stopped right after the change"),
+            )
+        })
 }
 
 #[cfg(test)]

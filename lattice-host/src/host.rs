@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
@@ -92,6 +92,9 @@ pub(crate) struct Actor {
     pub(crate) limits: ActorLimits,
     pub(crate) pre: InstancePre<InstanceState>,
     idle: Mutex<Vec<Warm>>,
+    /// The instance limit now: starts at `limits.max_instances`, changed by
+    /// [`Host::scale_actor`]; `permits` holds as many permits.
+    instances: AtomicU32,
     permits: Arc<Semaphore>,
     serving: Mutex<Option<Serving>>,
     pub(crate) stats: crate::discovery::ActorStats,
@@ -216,10 +219,51 @@ impl Host {
             return Err(Error::new(
                 ErrorKind::AlreadyExists,
                 format!(
-                    "an actor named `{name}` is already running on this host; stop it first or pick another name"
+                    "an actor named `{name}` is already running on this host; stop it first, \
+                     update it, or pick another name"
                 ),
             ));
         }
+        let actor = Arc::new(self.load(name, module, limits).await?);
+        let info = actor.info();
+        {
+            let mut actors = self.inner.actors.write().unwrap_or_else(|e| e.into_inner());
+            if actors.contains_key(name) {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("an actor named `{name}` was started on this host meanwhile"),
+                ));
+            }
+            actors.insert(name.to_owned(), actor.clone());
+        }
+        if let Some(connected) = self.inner.connected() {
+            match serve::serve(&self.inner, connected, name).await {
+                Ok(serving) => {
+                    *actor.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving)
+                }
+                Err(e) => {
+                    self.inner
+                        .actors
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(name);
+                    return Err(e);
+                }
+            }
+        }
+        tracing::info!(actor = name, digest = %info.digest, from_cache = info.from_cache, "actor started");
+        serve::emit(
+            &self.inner,
+            "actor_started",
+            actor_event(&self.inner, &info),
+        )
+        .await;
+        Ok(info)
+    }
+
+    /// Checks, compiles (or loads from the cache), links and instantiates a
+    /// module once, reading its contracts; the instance stays warm.
+    async fn load(&self, name: &str, module: Vec<u8>, limits: ActorLimits) -> Result<Actor, Error> {
         if self.inner.options.pooling && limits.max_memory > self.inner.options.pool_memory {
             return Err(Error::new(
                 ErrorKind::LimitExceeded,
@@ -247,12 +291,12 @@ impl Host {
                 format!("the module cannot be linked on this host: {e:#}; actors may import only WASI preview 1 and the `lattice` module"),
             )
         })?;
-        let name_arc: Arc<str> = name.into();
         let mut actor = Actor {
-            name: name_arc.clone(),
-            digest: digest.clone(),
+            name: name.into(),
+            digest,
             from_cache,
             contracts: Vec::new(),
+            instances: AtomicU32::new(limits.max_instances),
             permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
             limits,
             pre,
@@ -268,42 +312,110 @@ impl Host {
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .push(warm);
+        Ok(actor)
+    }
 
-        let info = ActorInfo {
-            name: name.to_owned(),
-            digest,
-            contracts: actor.contracts.clone(),
-            from_cache,
-        };
-        let actor = Arc::new(actor);
+    /// Replaces the module of the running actor `name` without dropping a
+    /// call: the new module is loaded next to the old one, new calls go to it
+    /// from the moment it is ready, and calls in flight on the old instances
+    /// finish there (up to the actor's timeout) before those are dropped.
+    /// The actor keeps its subscriptions, its instance limit and, unless
+    /// `limits` is given, its limits.
+    pub async fn update_actor(
+        &self,
+        name: &str,
+        module: Vec<u8>,
+        limits: Option<ActorLimits>,
+    ) -> Result<ActorInfo, Error> {
+        let old = self.inner.actor(name).ok_or_else(|| not_running(name))?;
+        let limits = limits.unwrap_or_else(|| {
+            old.limits
+                .clone()
+                .max_instances(old.instances.load(Ordering::Relaxed))
+        });
+        let new = Arc::new(self.load(name, module, limits).await?);
         {
             let mut actors = self.inner.actors.write().unwrap_or_else(|e| e.into_inner());
-            if actors.contains_key(name) {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("an actor named `{name}` was started on this host meanwhile"),
-                ));
-            }
-            actors.insert(name.to_owned(), actor.clone());
-        }
-        if let Some(connected) = self.inner.connected() {
-            match serve::serve(&self.inner, connected, name).await {
-                Ok(serving) => {
-                    *actor.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving)
-                }
-                Err(e) => {
-                    self.inner
-                        .actors
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(name);
-                    return Err(e);
+            match actors.get(name) {
+                Some(current) if Arc::ptr_eq(current, &old) => {}
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::AlreadyExists,
+                        format!("`{name}` was stopped or updated meanwhile; nothing was changed"),
+                    ));
                 }
             }
+            // Calls look the actor up by name, so from here on they reach
+            // the new module; the subscription moves over with it.
+            let serving = old.serving.lock().unwrap_or_else(|e| e.into_inner()).take();
+            *new.serving.lock().unwrap_or_else(|e| e.into_inner()) = serving;
+            actors.insert(name.to_owned(), new.clone());
         }
-        tracing::info!(actor = name, digest = %info.digest, from_cache, "actor started");
-        serve::emit(&self.inner, "actor_started", actor_event(&info)).await;
+        old.drain().await;
+        let info = new.info();
+        tracing::info!(actor = name, from = %old.digest, to = %info.digest, "actor updated");
+        let mut event = actor_event(&self.inner, &info);
+        event["previous_digest"] = old.digest.clone().into();
+        serve::emit(&self.inner, "actor_updated", event).await;
         Ok(info)
+    }
+
+    /// Sets how many instances of `name` may run at once on this host.
+    /// Raising it takes effect at once; lowering it retires instances as
+    /// their calls finish. Returns the previous limit.
+    pub async fn scale_actor(&self, name: &str, max_instances: u32) -> Result<u32, Error> {
+        if max_instances == 0 {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded,
+                "an actor needs at least one instance; stop it to run none",
+            ));
+        }
+        let actor = self.inner.actor(name).ok_or_else(|| not_running(name))?;
+        let previous = actor.instances.swap(max_instances, Ordering::SeqCst);
+        if max_instances > previous {
+            actor
+                .permits
+                .add_permits((max_instances - previous) as usize);
+        } else if max_instances < previous {
+            let surplus = (previous - max_instances) as usize;
+            let forgotten = actor.permits.forget_permits(surplus);
+            {
+                let mut idle = actor.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let keep = idle.len().min(max_instances as usize);
+                idle.truncate(keep);
+            }
+            // The rest are busy: retire them as their calls end.
+            let rest = surplus - forgotten;
+            if rest > 0 {
+                let permits = actor.permits.clone();
+                tokio::spawn(async move {
+                    for _ in 0..rest {
+                        match permits.acquire().await {
+                            Ok(permit) => permit.forget(),
+                            Err(_closed) => return,
+                        }
+                    }
+                });
+            }
+        }
+        tracing::info!(
+            actor = name,
+            from = previous,
+            to = max_instances,
+            "actor scaled"
+        );
+        serve::emit(
+            &self.inner,
+            "actor_scaled",
+            serde_json::json!({
+                "host": self.inner.host_id(),
+                "actor": name,
+                "max_instances": max_instances,
+                "previous": previous,
+            }),
+        )
+        .await;
+        Ok(previous)
     }
 
     /// Starts the actor module in the file `path` under `name`.
@@ -350,17 +462,7 @@ impl Host {
             // Stopped meanwhile by another caller.
             return Err(not_running(name));
         }
-        let all = actor.limits.max_instances;
-        let drained =
-            tokio::time::timeout(actor.limits.timeout, actor.permits.acquire_many(all)).await;
-        if drained.is_err() {
-            tracing::warn!(
-                actor = name,
-                "calls still in flight after the actor's timeout; stopping anyway"
-            );
-        }
-        actor.permits.close();
-        actor.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        actor.drain().await;
         tracing::info!(actor = name, "actor stopped");
         serve::emit(
             &self.inner,
@@ -460,7 +562,7 @@ impl Host {
                 name: a.name.to_string(),
                 digest: a.digest.clone(),
                 contracts: a.contracts.clone(),
-                max_instances: a.limits.max_instances,
+                max_instances: a.instances.load(Ordering::Relaxed),
                 idle_instances: a.idle.lock().unwrap_or_else(|e| e.into_inner()).len(),
             })
             .collect();
@@ -479,7 +581,7 @@ impl Host {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .map(|a| (a.name.to_string(), a.limits.max_instances))
+            .map(|a| (a.name.to_string(), a.instances.load(Ordering::Relaxed)))
             .collect();
         limits.sort();
         limits
@@ -563,12 +665,7 @@ impl Host {
     /// What is known of the running actor `name`: its module digest and the
     /// contracts it implements.
     pub fn actor(&self, name: &str) -> Option<ActorInfo> {
-        self.inner.actor(name).map(|a| ActorInfo {
-            name: a.name.to_string(),
-            digest: a.digest.clone(),
-            contracts: a.contracts.clone(),
-            from_cache: a.from_cache,
-        })
+        self.inner.actor(name).map(|a| a.info())
     }
 
     /// How many instances of `name` are warm and idle.
@@ -584,8 +681,36 @@ impl Host {
     }
 }
 
-fn actor_event(info: &ActorInfo) -> serde_json::Value {
+impl Actor {
+    fn info(&self) -> ActorInfo {
+        ActorInfo {
+            name: self.name.to_string(),
+            digest: self.digest.clone(),
+            contracts: self.contracts.clone(),
+            from_cache: self.from_cache,
+        }
+    }
+
+    /// Waits for the calls in flight to finish (up to the actor's timeout),
+    /// then refuses new ones and drops the instances.
+    async fn drain(&self) {
+        let all = self.instances.load(Ordering::SeqCst);
+        let drained =
+            tokio::time::timeout(self.limits.timeout, self.permits.acquire_many(all)).await;
+        if drained.is_err() {
+            tracing::warn!(
+                actor = %self.name,
+                "calls still in flight after the actor's timeout; dropping its instances anyway"
+            );
+        }
+        self.permits.close();
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+fn actor_event(host: &HostInner, info: &ActorInfo) -> serde_json::Value {
     serde_json::json!({
+        "host": host.host_id(),
         "actor": info.name,
         "digest": info.digest,
         "contracts": info.contracts.iter().map(|c| format!("{} v{}", c.name, c.version)).collect::<Vec<_>>(),
@@ -647,47 +772,49 @@ impl HostInner {
         outer: Option<Instant>,
     ) -> BoxFuture<'a, Result<Vec<u8>, Error>> {
         Box::pin(async move {
-            let actor = self.actor(call.actor).ok_or_else(|| {
+            let mut actor = self.actor(call.actor).ok_or_else(|| {
                 Error::new(
                     ErrorKind::NoResponders,
                     format!("no actor named `{}` is running on this host", call.actor),
                 )
             })?;
-            if call.payload.len() > actor.limits.max_payload {
-                return Err(Error::new(
-                    ErrorKind::PayloadTooLarge,
-                    format!(
-                        "the request to `{}` is {} bytes; the actor accepts at most {}",
-                        call.actor,
-                        call.payload.len(),
-                        actor.limits.max_payload
-                    ),
-                ));
-            }
             let now = Instant::now();
-            let own = now
-                + call
-                    .timeout
-                    .unwrap_or(actor.limits.timeout)
-                    .min(actor.limits.timeout);
-            let deadline = outer.map_or(own, |o| o.min(own));
-
-            let _permit = match tokio::time::timeout_at(
-                deadline,
-                actor.permits.clone().acquire_owned(),
-            )
-            .await
-            {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_closed)) => return Err(not_running(call.actor)),
-                Err(_) => {
+            let (actor, deadline, _permit) = loop {
+                if call.payload.len() > actor.limits.max_payload {
                     return Err(Error::new(
-                        ErrorKind::TimedOut,
+                        ErrorKind::PayloadTooLarge,
                         format!(
-                            "all {} instances of `{}` stayed busy until the call's deadline",
-                            actor.limits.max_instances, call.actor
+                            "the request to `{}` is {} bytes; the actor accepts at most {}",
+                            call.actor,
+                            call.payload.len(),
+                            actor.limits.max_payload
                         ),
                     ));
+                }
+                let own = now
+                    + call
+                        .timeout
+                        .unwrap_or(actor.limits.timeout)
+                        .min(actor.limits.timeout);
+                let deadline = outer.map_or(own, |o| o.min(own));
+                match tokio::time::timeout_at(deadline, actor.permits.clone().acquire_owned()).await
+                {
+                    Ok(Ok(permit)) => break (actor, deadline, permit),
+                    // Stopped, or updated: then the new module takes the call.
+                    Ok(Err(_closed)) => match self.actor(call.actor) {
+                        Some(next) if !Arc::ptr_eq(&next, &actor) => actor = next,
+                        _ => return Err(not_running(call.actor)),
+                    },
+                    Err(_) => {
+                        return Err(Error::new(
+                            ErrorKind::TimedOut,
+                            format!(
+                                "all {} instances of `{}` stayed busy until the call's deadline",
+                                actor.instances.load(Ordering::Relaxed),
+                                call.actor
+                            ),
+                        ));
+                    }
                 }
             };
             let warm = actor.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();

@@ -342,3 +342,135 @@ async fn actors_answer_the_nats_micro_protocol() {
             .is_empty()
     );
 }
+
+fn sleep_call(
+    client: &lattice::Client,
+    ms: u64,
+) -> impl Future<Output = lattice::Result<bytes::Bytes>> + use<> {
+    let client = client.clone();
+    async move {
+        let payload =
+            lattice::codec::encode(&std::collections::BTreeMap::from([("ms", ms)])).unwrap();
+        let mut call = lattice::RawCall::new("svc", "hostile", "sleep", payload.into());
+        call.timeout = Some(WAIT);
+        client.request(call).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_are_started_from_bytes_scaled_and_updated_without_dropping_calls() {
+    let server = NatsServer::single();
+    let _a = joined(&server.url(), "a").await;
+    let nats = nats::connect(&server.url()).await;
+    let client = lattice::Client::new(nats.clone(), "ctl").unwrap();
+
+    // Start from the module's bytes, sent in the request.
+    let hostile = std::fs::read(support::wasm("lattice-test-hostile")).unwrap();
+    let started = control(
+        &nats,
+        "lattice.ctl.ctl.host.a.start",
+        serde_json::json!({
+            "name": "svc",
+            "module": lattice_host::control::encode_module(&hostile),
+            "limits": { "max_instances": 2 },
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(started["contracts"][0]["name"], "hostile");
+    assert_eq!(started["max_instances"], 2);
+
+    // Scale up: four slow calls now run at once instead of two at a time.
+    let scaled = control(
+        &nats,
+        "lattice.ctl.ctl.host.a.scale",
+        serde_json::json!({ "name": "svc", "max_instances": 4 }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(scaled["max_instances"], 4);
+    let start = std::time::Instant::now();
+    let calls: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(sleep_call(&client, 300)))
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert!(
+        start.elapsed() < Duration::from_millis(580),
+        "4 calls of 300 ms on 4 instances took {:?}",
+        start.elapsed()
+    );
+
+    // Update while calls are in flight: every one of them finishes on the
+    // old module, and calls after the update reach the new one.
+    let in_flight: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(sleep_call(&client, 400)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let echo = std::fs::read(support::wasm("example-echo-actor")).unwrap();
+    let updated = control(
+        &nats,
+        "lattice.ctl.ctl.host.a.update",
+        serde_json::json!({ "name": "svc", "path": support::wasm("example-echo-actor") }),
+    )
+    .await
+    .unwrap();
+    for call in in_flight {
+        call.await
+            .unwrap()
+            .expect("a call in flight during the update");
+    }
+    assert_eq!(updated["contracts"][0]["name"], "echo");
+    assert_eq!(updated["max_instances"], 4, "the update keeps the scale");
+    assert_eq!(
+        updated["digest"].as_str().unwrap().len(),
+        64,
+        "a sha256 in hex"
+    );
+    assert_ne!(updated["digest"], started["digest"]);
+    drop(echo);
+    let svc = EchoClient::new(nats.clone(), "ctl", "svc").unwrap();
+    assert_eq!(svc.echo("new module".into()).await.unwrap(), "new module");
+
+    // Bad requests.
+    let cases = [
+        (
+            "scale",
+            serde_json::json!({ "name": "svc", "max_instances": 0 }),
+            ErrorKind::LimitExceeded,
+        ),
+        (
+            "scale",
+            serde_json::json!({ "name": "nobody", "max_instances": 2 }),
+            ErrorKind::NotFound,
+        ),
+        (
+            "update",
+            serde_json::json!({ "name": "nobody", "path": support::wasm("example-echo-actor") }),
+            ErrorKind::NotFound,
+        ),
+        (
+            "update",
+            serde_json::json!({ "name": "svc", "module": "not base64!" }),
+            ErrorKind::Decode,
+        ),
+        (
+            "update",
+            serde_json::json!({ "name": "svc", "module": lattice_host::control::encode_module(b"\0asm junk") }),
+            ErrorKind::InvalidModule,
+        ),
+        (
+            "start",
+            serde_json::json!({ "name": "two", "path": "/p", "module": "AAAA" }),
+            ErrorKind::Decode,
+        ),
+    ];
+    for (op, body, kind) in cases {
+        let subject = format!("lattice.ctl.ctl.host.a.{op}");
+        let err = control(&nats, &subject, body.clone()).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{op} {body}: {err}");
+    }
+    // After all that, the actor still serves.
+    assert_eq!(svc.echo("still".into()).await.unwrap(), "still");
+}

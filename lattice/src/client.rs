@@ -287,6 +287,26 @@ pub struct RawCall<'a> {
     pub traceparent: Option<&'a str>,
 }
 
+impl<'a> RawCall<'a> {
+    /// A call of `contract.method` on `actor` with a MessagePack arguments
+    /// map: not idempotent, awaiting a reply, the client's default deadline,
+    /// no version or fingerprint check.
+    pub fn new(actor: &'a str, contract: &'a str, method: &'a str, payload: Bytes) -> Self {
+        RawCall {
+            actor,
+            contract,
+            method,
+            version: None,
+            fingerprint: None,
+            payload,
+            idempotent: false,
+            oneway: false,
+            timeout: None,
+            traceparent: None,
+        }
+    }
+}
+
 /// Turns a reply message into its body or the error it carries.
 fn reply_result(message: async_nats::Message) -> Result<Bytes, Error> {
     let status = message
