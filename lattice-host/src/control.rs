@@ -7,6 +7,7 @@
 //! | --- | --- | --- | --- |
 //! | `lattice.{l}.ctl.ping` | every host answers | none | [`HostSummary`] |
 //! | `lattice.{l}.ctl.inventory` | every host answers | none | [`Inventory`] |
+//! | `lattice.{l}.ctl.describe` | hosts running the actor answer | [`DescribeRequest`] | [`ActorEntry`] |
 //! | `lattice.{l}.ctl.host.{id}.ping` | | none | [`HostSummary`] |
 //! | `lattice.{l}.ctl.host.{id}.inventory` | | none | [`Inventory`] |
 //! | `lattice.{l}.ctl.host.{id}.start` | start an actor | [`StartRequest`] | [`ActorEntry`] |
@@ -27,6 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::host::{Host, HostInner};
 use crate::options::ActorLimits;
+
+pub use crate::control_client::ControlClient;
 
 /// The version of this host, as sent in pings and heartbeats.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -195,6 +198,14 @@ impl LimitsRequest {
     }
 }
 
+/// A request for what an actor implements, as read from its running module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DescribeRequest {
+    /// The actor's name.
+    pub name: String,
+}
+
 /// A request to stop an actor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -321,6 +332,11 @@ async fn handle(inner: Arc<HostInner>, message: Message) {
     };
     let host = Host::from_inner(inner);
     let result = run(&host, &op, &message.payload).await;
+    // Lattice-wide, only the hosts that run the actor answer a describe.
+    let lattice_wide = message.subject.split('.').count() == 4;
+    if op == "describe" && lattice_wide && result.is_err() {
+        return;
+    }
     let Some(connected) = host.inner().connected() else {
         return;
     };
@@ -362,6 +378,10 @@ async fn run(host: &Host, op: &str, body: &[u8]) -> Result<serde_json::Value, Er
     match op {
         "ping" => json(serde_json::to_value(host.summary())),
         "inventory" => json(serde_json::to_value(host.inventory())),
+        "describe" => {
+            let request: DescribeRequest = parse(op, body)?;
+            json(serde_json::to_value(entry(host, &request.name)?))
+        }
         "start" => {
             let request: StartRequest = parse(op, body)?;
             lattice::names::validate(lattice::names::NameKind::Actor, &request.name)?;
@@ -404,7 +424,7 @@ async fn run(host: &Host, op: &str, body: &[u8]) -> Result<serde_json::Value, Er
         other => Err(Error::new(
             ErrorKind::UnknownMethod,
             format!(
-                "unknown control operation {other:?}; the operations are ping, inventory, start, stop, scale, update, labels, stop_host"
+                "unknown control operation {other:?}; the operations are ping, inventory, describe, start, stop, scale, update, labels, stop_host"
             ),
         )),
     }
@@ -418,7 +438,7 @@ fn entry(host: &Host, name: &str) -> Result<ActorEntry, Error> {
         .ok_or_else(|| {
             Error::new(
                 ErrorKind::NotFound,
-                format!("`{name}` was stopped right after the change"),
+                format!("no actor named `{name}` is running on this host"),
             )
         })
 }

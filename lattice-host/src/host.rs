@@ -60,6 +60,7 @@ pub(crate) struct HostInner {
     started: std::time::Instant,
     labels: RwLock<std::collections::BTreeMap<String, String>>,
     stopping: std::sync::atomic::AtomicBool,
+    stopped: tokio::sync::watch::Sender<bool>,
     _ticker: EpochTicker,
 }
 
@@ -198,6 +199,7 @@ impl Host {
                 started: std::time::Instant::now(),
                 labels,
                 stopping: std::sync::atomic::AtomicBool::new(false),
+                stopped: tokio::sync::watch::Sender::new(false),
                 _ticker: ticker,
             }),
         })
@@ -526,6 +528,14 @@ impl Host {
         if let Some(connected) = self.inner.connected() {
             let _ = connected.nats.flush().await;
         }
+        self.inner.stopped.send_replace(true);
+    }
+
+    /// Resolves once the host has shut down, by [`Host::shutdown`] or by a
+    /// `stop_host` control request.
+    pub async fn stopped(&self) {
+        let mut stopped = self.inner.stopped.subscribe();
+        let _ = stopped.wait_for(|s| *s).await;
     }
 
     pub(crate) fn from_inner(inner: Arc<HostInner>) -> Host {

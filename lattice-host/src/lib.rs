@@ -26,6 +26,7 @@
 #![deny(unsafe_code)]
 
 pub mod control;
+mod control_client;
 mod discovery;
 mod engine;
 mod host;

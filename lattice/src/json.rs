@@ -22,47 +22,91 @@ use serde::ser::SerializeMap;
 use serde_json::{Map, Number, Value};
 
 use crate::codec;
-use crate::contract::{ArgDescriptor, MethodDescriptor};
+use crate::contract::{MethodDescriptor, MethodInfo};
 use crate::error::{Error, ErrorKind};
+
+/// What the JSON mapping needs of a method: a [`MethodDescriptor`] compiled
+/// into a client, or a [`MethodInfo`] read from a running actor.
+pub trait MethodShape {
+    /// The method's wire name.
+    fn name(&self) -> &str;
+    /// Its arguments in order: (name, type as written, is bytes).
+    fn args(&self) -> Vec<(&str, &str, bool)>;
+    /// The return type as written.
+    fn returns(&self) -> &str;
+    /// Whether the call has no reply.
+    fn oneway(&self) -> bool;
+}
+
+impl MethodShape for MethodDescriptor {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn args(&self) -> Vec<(&str, &str, bool)> {
+        self.args.iter().map(|a| (a.name, a.ty, a.bytes)).collect()
+    }
+    fn returns(&self) -> &str {
+        self.returns
+    }
+    fn oneway(&self) -> bool {
+        self.oneway
+    }
+}
+
+impl MethodShape for MethodInfo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn args(&self) -> Vec<(&str, &str, bool)> {
+        self.args
+            .iter()
+            .map(|a| (a.name.as_str(), a.ty.as_str(), a.bytes))
+            .collect()
+    }
+    fn returns(&self) -> &str {
+        &self.returns
+    }
+    fn oneway(&self) -> bool {
+        self.oneway
+    }
+}
 
 /// Encodes a JSON arguments value for `method`: an object keyed by argument
 /// name, an array of arguments in order, or `null` for none.
-pub fn args_from_json(method: &MethodDescriptor, args: &Value) -> Result<Vec<u8>, Error> {
+pub fn args_from_json<M: MethodShape + ?Sized>(method: &M, args: &Value) -> Result<Vec<u8>, Error> {
     let bad = |message: String| {
         Error::new(
             ErrorKind::Encode,
             format!(
                 "arguments of `{}`: {message}; {}",
-                method.name,
+                method.name(),
                 signature(method)
             ),
         )
     };
-    let mut entries: Vec<(&ArgDescriptor, &Value)> = Vec::with_capacity(method.args.len());
+    let params = method.args();
+    let mut entries: Vec<(&(&str, &str, bool), &Value)> = Vec::with_capacity(params.len());
     match args {
         Value::Null => {}
         Value::Object(map) => {
-            if let Some(unknown) = map
-                .keys()
-                .find(|k| !method.args.iter().any(|a| a.name == *k))
-            {
+            if let Some(unknown) = map.keys().find(|k| !params.iter().any(|a| a.0 == *k)) {
                 return Err(bad(format!("unknown argument `{unknown}`")));
             }
-            for arg in method.args {
-                if let Some(value) = map.get(arg.name) {
+            for arg in &params {
+                if let Some(value) = map.get(arg.0) {
                     entries.push((arg, value));
                 }
             }
         }
         Value::Array(items) => {
-            if items.len() > method.args.len() {
+            if items.len() > params.len() {
                 return Err(bad(format!(
                     "{} arguments given, the method takes {}",
                     items.len(),
-                    method.args.len()
+                    params.len()
                 )));
             }
-            entries.extend(method.args.iter().zip(items));
+            entries.extend(params.iter().zip(items));
         }
         other => {
             return Err(bad(format!(
@@ -72,22 +116,22 @@ pub fn args_from_json(method: &MethodDescriptor, args: &Value) -> Result<Vec<u8>
         }
     }
     let mut converted = Vec::with_capacity(entries.len());
-    for (arg, value) in entries {
-        let value = if arg.bytes {
+    for (&(name, _, bytes), value) in entries {
+        let value = if bytes {
             ArgValue::Bytes(
-                bytes_from_json(value).map_err(|m| bad(format!("argument `{}`: {m}", arg.name)))?,
+                bytes_from_json(value).map_err(|m| bad(format!("argument `{name}`: {m}")))?,
             )
         } else {
             ArgValue::Json(value)
         };
-        converted.push((arg.name, value));
+        converted.push((name, value));
     }
     codec::encode(&ArgsMap(converted))
 }
 
 /// Decodes a reply of `method` into JSON. `bin` becomes an array of integers.
-pub fn reply_to_json(method: &MethodDescriptor, reply: &[u8]) -> Result<Value, Error> {
-    if method.oneway {
+pub fn reply_to_json<M: MethodShape + ?Sized>(method: &M, reply: &[u8]) -> Result<Value, Error> {
+    if method.oneway() {
         return Ok(Value::Null);
     }
     to_json(reply)
@@ -187,13 +231,18 @@ fn kind_of(value: &Value) -> &'static str {
 }
 
 /// The method's signature, for error messages.
-pub fn signature(method: &MethodDescriptor) -> String {
+pub fn signature<M: MethodShape + ?Sized>(method: &M) -> String {
     let args: Vec<String> = method
-        .args
+        .args()
         .iter()
-        .map(|a| format!("{}: {}", a.name, a.ty))
+        .map(|(name, ty, _)| format!("{name}: {ty}"))
         .collect();
-    format!("{}({}) -> {}", method.name, args.join(", "), method.returns)
+    format!(
+        "{}({}) -> {}",
+        method.name(),
+        args.join(", "),
+        method.returns()
+    )
 }
 
 enum ArgValue<'a> {
@@ -201,7 +250,7 @@ enum ArgValue<'a> {
     Bytes(Option<Vec<u8>>),
 }
 
-struct ArgsMap<'a>(Vec<(&'static str, ArgValue<'a>)>);
+struct ArgsMap<'a>(Vec<(&'a str, ArgValue<'a>)>);
 
 impl Serialize for ArgsMap<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

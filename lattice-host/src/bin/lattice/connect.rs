@@ -1,0 +1,158 @@
+//! The NATS connection options every command shares, from flags or the
+//! environment, and which server a command talks to.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+/// Where NATS is and how to log in.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "NATS connection")]
+pub(crate) struct NatsArgs {
+    /// NATS server URL(s), comma-separated. Default: the local nats-server of
+    /// `lattice up`, else nats://127.0.0.1:4222.
+    #[arg(
+        long = "nats",
+        short = 's',
+        global = true,
+        env = "LATTICE_NATS_URL",
+        value_name = "URL"
+    )]
+    pub(crate) url: Option<String>,
+    /// User name (with --nats-password).
+    #[arg(
+        long = "nats-user",
+        global = true,
+        env = "LATTICE_NATS_USER",
+        requires = "password"
+    )]
+    user: Option<String>,
+    /// Password (with --nats-user).
+    #[arg(
+        long = "nats-password",
+        global = true,
+        env = "LATTICE_NATS_PASSWORD",
+        hide_env_values = true,
+        requires = "user"
+    )]
+    password: Option<String>,
+    /// Authentication token.
+    #[arg(
+        long = "nats-token",
+        global = true,
+        env = "LATTICE_NATS_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    /// An nkey seed (`SU...`), or a file holding one.
+    #[arg(
+        long = "nats-nkey",
+        global = true,
+        env = "LATTICE_NATS_NKEY",
+        hide_env_values = true,
+        value_name = "SEED|FILE"
+    )]
+    nkey: Option<String>,
+    /// A credentials file (JWT and nkey seed), as `nsc` writes them.
+    #[arg(
+        long = "nats-creds",
+        global = true,
+        env = "LATTICE_NATS_CREDS",
+        value_name = "FILE"
+    )]
+    creds: Option<PathBuf>,
+    /// CA certificate to verify the server's TLS certificate with (PEM).
+    #[arg(
+        long = "tls-ca",
+        global = true,
+        env = "LATTICE_TLS_CA",
+        value_name = "FILE"
+    )]
+    tls_ca: Option<PathBuf>,
+    /// Client certificate for mutual TLS (PEM, with --tls-key).
+    #[arg(
+        long = "tls-cert",
+        global = true,
+        env = "LATTICE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// Client key for mutual TLS (PEM, with --tls-cert).
+    #[arg(
+        long = "tls-key",
+        global = true,
+        env = "LATTICE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// How long to try to reach the server.
+    #[arg(long = "connect-timeout", global = true, env = "LATTICE_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    connect_timeout: Duration,
+}
+
+impl NatsArgs {
+    /// The URL to use when none is needed to be embedded: the flag, else
+    /// the local server of `lattice up`, else the NATS default.
+    pub(crate) fn url(&self) -> String {
+        if let Some(url) = &self.url {
+            return url.clone();
+        }
+        match crate::local::running() {
+            Some(local) => local.url,
+            None => "nats://127.0.0.1:4222".to_owned(),
+        }
+    }
+
+    /// Connects to `url` with the login options given.
+    pub(crate) async fn connect(
+        &self,
+        url: &str,
+        name: &str,
+    ) -> anyhow::Result<async_nats::Client> {
+        let mut options = async_nats::ConnectOptions::new()
+            .name(name)
+            .connection_timeout(self.connect_timeout);
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(token) = &self.token {
+            options = options.token(token.clone());
+        }
+        if let Some(nkey) = &self.nkey {
+            let seed = if std::path::Path::new(nkey).is_file() {
+                std::fs::read_to_string(nkey)
+                    .with_context(|| format!("cannot read the nkey seed file {nkey}"))?
+                    .trim()
+                    .to_owned()
+            } else {
+                nkey.clone()
+            };
+            options = options.nkey(seed);
+        }
+        if let Some(creds) = &self.creds {
+            options = options
+                .credentials_file(creds)
+                .await
+                .with_context(|| format!("cannot read the credentials file {}", creds.display()))?;
+        }
+        if let Some(ca) = &self.tls_ca {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            options = options
+                .add_client_certificate(cert.clone(), key.clone())
+                .require_tls(true);
+        }
+        options.connect(url).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to NATS at {url}: {e}\n\
+                 hint: start a lattice with `lattice up` (it runs a local nats-server), \
+                 or point --nats / LATTICE_NATS_URL at your NATS server"
+            )
+        })
+    }
+}

@@ -1,0 +1,149 @@
+//! The local nats-server `lattice up` runs when given no NATS URL: a child
+//! process with JetStream, its data and log in a per-user directory, its URL
+//! in a state file there so that other commands (and other `lattice up`s)
+//! find it.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+/// The per-user directory: `$LATTICE_HOME`, else `~/.local/share/lattice`.
+pub(crate) fn home() -> PathBuf {
+    if let Some(home) = std::env::var_os("LATTICE_HOME") {
+        return PathBuf::from(home);
+    }
+    dirs::data_local_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("lattice")
+}
+
+fn state_file() -> PathBuf {
+    home().join("nats-server.json")
+}
+
+/// A running local server, as its state file says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LocalServer {
+    pub(crate) url: String,
+    pub(crate) pid: u32,
+    pub(crate) port: u16,
+}
+
+/// The local server another `lattice up` runs, if its process is alive and
+/// it takes connections.
+pub(crate) fn running() -> Option<LocalServer> {
+    let text = std::fs::read_to_string(state_file()).ok()?;
+    let local: LocalServer = serde_json::from_str(&text).ok()?;
+    let pid = Pid::from_raw(i32::try_from(local.pid).ok()?);
+    kill(pid, None).ok()?;
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, local.port));
+    TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()?;
+    Some(local)
+}
+
+/// A nats-server child process.
+#[derive(Debug)]
+pub(crate) struct Embedded {
+    child: tokio::process::Child,
+    pub(crate) url: String,
+    pid: u32,
+}
+
+impl Embedded {
+    /// Starts nats-server with JetStream on 127.0.0.1:`port` (4222, or a
+    /// free port if that is taken) and waits until it takes connections.
+    pub(crate) async fn start(port: Option<u16>) -> anyhow::Result<Embedded> {
+        let home = home();
+        std::fs::create_dir_all(&home)
+            .with_context(|| format!("cannot create {}", home.display()))?;
+        let port = match port {
+            Some(port) => port,
+            None if TcpListener::bind((Ipv4Addr::LOCALHOST, 4222)).is_ok() => 4222,
+            None => TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .and_then(|l| l.local_addr())
+                .context("cannot find a free port for nats-server")?
+                .port(),
+        };
+        let log = home.join("nats-server.log");
+        let mut child = tokio::process::Command::new("nats-server")
+            .args(["--addr", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--jetstream", "--store_dir"])
+            .arg(home.join("jetstream"))
+            .args(["--server_name", "lattice-local", "--log"])
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                    "nats-server is not installed (or not on PATH)\n\
+                     hint: install it with `sudo apt-get install nats-server` (Debian, Ubuntu), \
+                     `brew install nats-server` (macOS) or from https://github.com/nats-io/nats-server/releases; \
+                     or give `lattice up --nats URL` a server you run"
+                ),
+                _ => anyhow::anyhow!("cannot start nats-server: {e}"),
+            })?;
+        let pid = child.id().context("nats-server exited at once")?;
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+                bail!(
+                    "nats-server exited ({status}) before it took connections; the end of its log ({}):\n{}",
+                    log.display(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!(
+                    "nats-server took no connections on port {port} within 15 s; see {}",
+                    log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let url = format!("nats://127.0.0.1:{port}");
+        let state = LocalServer {
+            url: url.clone(),
+            pid,
+            port,
+        };
+        std::fs::write(state_file(), serde_json::to_vec_pretty(&state)?)
+            .with_context(|| format!("cannot write {}", state_file().display()))?;
+        Ok(Embedded { child, url, pid })
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after 5 s) and removes the
+    /// state file.
+    pub(crate) async fn stop(mut self) {
+        if let Ok(pid) = i32::try_from(self.pid) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+        let ours = std::fs::read_to_string(state_file())
+            .ok()
+            .and_then(|t| serde_json::from_str::<LocalServer>(&t).ok())
+            .is_some_and(|s| s.pid == self.pid);
+        if ours {
+            let _ = std::fs::remove_file(state_file());
+        }
+    }
+}

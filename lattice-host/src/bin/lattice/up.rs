@@ -1,0 +1,150 @@
+//! `lattice up`: run a host until Ctrl-C, SIGTERM or a `stop_host` request.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use lattice_host::{ActorLimits, Host, HostOptions};
+
+use crate::local::{self, Embedded};
+use crate::ops::Context;
+use crate::output::Output;
+
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// The host's id. Default: a random one.
+    #[arg(long, env = "LATTICE_HOST_ID")]
+    host_id: Option<String>,
+    /// A label, KEY=VALUE; repeat for more.
+    #[arg(long = "label", short = 'l', value_parser = key_value, value_name = "KEY=VALUE")]
+    labels: Vec<(String, String)>,
+    /// Start an actor when the host is up, NAME=MODULE.wasm; repeat for more.
+    #[arg(long = "actor", short = 'a', value_parser = key_value, value_name = "NAME=PATH")]
+    actors: Vec<(String, String)>,
+    /// How often to publish a heartbeat.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    heartbeat: Duration,
+    /// Calls from NATS this host runs at once; beyond that callers get `overloaded`.
+    #[arg(long, default_value_t = 1024)]
+    max_inflight: usize,
+    /// Instance slots the pooling allocator reserves (also the most instances at once).
+    #[arg(long, default_value_t = 1000)]
+    pool_instances: u32,
+    /// Port of the local nats-server started when no NATS URL is given.
+    /// Default: 4222, or a free port if that is taken.
+    #[arg(long)]
+    nats_port: Option<u16>,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got `{s}`"))
+}
+
+/// The label of a host that runs its own nats-server (`lattice down` stops
+/// such hosts last).
+pub(crate) const NATS_LABEL: &str = "nats-server";
+
+pub(crate) async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<()> {
+    init_logging();
+    // With no URL: join the local server of another `lattice up`, or start one.
+    let mut embedded = None;
+    let url = match (&ctx.nats.url, local::running()) {
+        (Some(url), _) => url.clone(),
+        (None, Some(running)) => {
+            tracing::info!(url = %running.url, pid = running.pid, "joining the local nats-server of another `lattice up`");
+            running.url
+        }
+        (None, None) => {
+            let server = Embedded::start(args.nats_port).await?;
+            tracing::info!(url = %server.url, home = %local::home().display(), "started a local nats-server with JetStream");
+            let url = server.url.clone();
+            embedded = Some(server);
+            url
+        }
+    };
+    let mut args = args;
+    if embedded.is_some() {
+        args.labels
+            .push((NATS_LABEL.to_owned(), "embedded".to_owned()));
+    }
+    let result = serve(ctx, args, &url).await;
+    if let Some(server) = embedded {
+        tracing::info!("stopping the local nats-server");
+        server.stop().await;
+    }
+    result
+}
+
+async fn serve(ctx: &Context, args: UpArgs, url: &str) -> anyhow::Result<()> {
+    let mut options = HostOptions::new()
+        .lattice(&ctx.lattice)
+        .heartbeat(args.heartbeat)
+        .max_inflight(args.max_inflight)
+        .pool_instances(args.pool_instances);
+    if let Some(id) = &args.host_id {
+        options = options.host_id(id);
+    }
+    for (key, value) in &args.labels {
+        options = options.label(key, value);
+    }
+    let host = Host::new(options)?;
+    for (name, path) in &args.actors {
+        let info = host
+            .start_actor_file(name, path, ActorLimits::new())
+            .await
+            .with_context(|| format!("cannot start `{name}` from {path}"))?;
+        tracing::info!(actor = %info.name, contracts = ?info.contracts.iter().map(|c| &c.name).collect::<Vec<_>>(), "actor started");
+    }
+    let nats = ctx
+        .nats
+        .connect(url, &format!("lattice host {}", host.id()))
+        .await?;
+    host.join(nats.clone()).await?;
+    match ctx.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::json!({ "event": "up", "host": host.id(), "lattice": ctx.lattice, "nats": url })
+        ),
+        Output::Table => println!(
+            "host {} is up in lattice `{}` on {url}; Ctrl-C stops it",
+            host.id(),
+            ctx.lattice
+        ),
+    }
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    let why = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted",
+        _ = terminate.recv() => "terminated",
+        () = host.stopped() => "stopped by a stop_host request",
+    };
+    tracing::info!("{why}: draining calls in flight (Ctrl-C again to stop at once)");
+    tokio::select! {
+        () = host.shutdown() => {}
+        _ = tokio::signal::ctrl_c() => tracing::warn!("stopping without draining"),
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), nats.drain()).await;
+    if ctx.output == Output::Json {
+        println!(
+            "{}",
+            serde_json::json!({ "event": "down", "host": host.id() })
+        );
+    } else {
+        println!("host {} stopped", host.id());
+    }
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LATTICE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn,async_nats=warn")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
