@@ -346,7 +346,7 @@ pub(crate) async fn down(ctx: &Context, args: DownArgs) -> anyhow::Result<()> {
     }
     // A host that started its own nats-server stops it on its way out, so
     // such hosts go last.
-    summaries.sort_by_key(|h| h.labels.get(crate::up::NATS_LABEL).is_some());
+    summaries.sort_by_key(|h| h.labels.contains_key(crate::up::NATS_LABEL));
     let hosts: Vec<String> = summaries.into_iter().map(|h| h.host).collect();
     for host in &hosts {
         control.stop_host(host).await?;
