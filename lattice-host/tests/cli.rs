@@ -1,0 +1,372 @@
+//! The `lattice` CLI driven as a user drives it: spawned processes, their
+//! output parsed, against real nats-server processes and real hosts.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::nats::{NatsServer, free_port};
+
+const LATTICE: &str = env!("CARGO_BIN_EXE_lattice");
+
+/// Runs `lattice ARGS` with a private home; returns its output.
+fn lattice<S: AsRef<str>>(home: &Path, args: &[S]) -> Output {
+    Command::new(LATTICE)
+        .args(args.iter().map(AsRef::as_ref))
+        .env("LATTICE_HOME", home)
+        .env_remove("LATTICE_NATS_URL")
+        .env_remove("LATTICE_NAME")
+        .output()
+        .expect("the lattice binary runs")
+}
+
+/// Runs `lattice ARGS -o json`, expects success, parses stdout.
+fn json<S: AsRef<str>>(home: &Path, args: &[S]) -> Value {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let mut all = args.clone();
+    all.extend(["--output", "json"]);
+    let out = lattice(home, &all);
+    assert!(
+        out.status.success(),
+        "lattice {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "lattice {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Runs `lattice ARGS -o json`, expects failure, returns the error object.
+fn json_error<S: AsRef<str>>(home: &Path, args: &[S]) -> Value {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let mut all = args.clone();
+    all.extend(["--output", "json"]);
+    let out = lattice(home, &all);
+    assert!(!out.status.success(), "lattice {args:?} should fail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: "), "stderr: {stderr}");
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    value["error"].clone()
+}
+
+/// A `lattice up` process; killed if the test ends without stopping it.
+struct Up {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Up {
+    fn spawn<S: AsRef<str>>(home: &Path, args: &[S]) -> Up {
+        let mut child = Command::new(LATTICE)
+            .arg("up")
+            .args(args.iter().map(AsRef::as_ref))
+            .args(["--output", "json", "--heartbeat", "200ms"])
+            .env("LATTICE_HOME", home)
+            .env_remove("LATTICE_NATS_URL")
+            .env("LATTICE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("lattice up runs");
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Up { child, lines }
+    }
+
+    /// The next line it prints, as JSON.
+    fn event(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("lattice up printed a line");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// Waits for it to exit (bounded); returns whether it exited cleanly.
+    fn wait(&mut self) -> bool {
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("lattice up did not exit within 15 s");
+    }
+
+    fn interrupt(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn alive(pid: u64) -> bool {
+    let pid = nix::unistd::Pid::from_raw(pid as i32);
+    nix::sys::signal::kill(pid, None).is_ok()
+}
+
+#[test]
+fn lattice_up_without_a_url_runs_and_stops_its_own_nats_server() {
+    let home = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut up = Up::spawn(
+        home.path(),
+        &["--host-id", "solo", "--nats-port", &port.to_string()],
+    );
+    let event = up.event();
+    assert_eq!(event["event"], "up");
+    assert_eq!(event["nats"], format!("nats://127.0.0.1:{port}"));
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(home.path().join("nats-server.json")).unwrap())
+            .unwrap();
+    let server = state["pid"].as_u64().unwrap();
+    assert!(alive(server));
+    assert!(
+        home.path().join("jetstream").is_dir(),
+        "JetStream keeps its data in the home"
+    );
+
+    // Other commands find the local server by themselves.
+    let hosts = json(home.path(), &["get", "hosts"]);
+    assert_eq!(hosts[0]["host"], "solo");
+    assert_eq!(hosts[0]["labels"]["nats-server"], "embedded");
+
+    // Ctrl-C: the host drains, then stops its nats-server.
+    up.interrupt();
+    assert_eq!(up.event()["event"], "down");
+    assert!(up.wait(), "lattice up exits cleanly");
+    assert!(!alive(server), "the nats-server is gone");
+    assert!(!home.path().join("nats-server.json").exists());
+}
+
+#[test]
+fn lattice_up_says_how_to_install_a_missing_nats_server() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(LATTICE)
+        .args(["up", "--nats-port", &free_port().to_string()])
+        .env("LATTICE_HOME", home.path())
+        .env_remove("LATTICE_NATS_URL")
+        .env("PATH", home.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nats-server is not installed"), "{stderr}");
+    assert!(stderr.contains("apt-get install nats-server"), "{stderr}");
+}
+
+#[test]
+fn commands_say_what_to_do_when_nats_is_unreachable() {
+    let home = tempfile::tempdir().unwrap();
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let out = lattice(home.path(), &["get", "hosts", "--nats", &url]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot connect to NATS"), "{stderr}");
+    assert!(stderr.contains("lattice up"), "{stderr}");
+}
+
+#[test]
+fn the_cli_drives_a_lattice_of_two_hosts() {
+    // Built (once per test process) before anything is timed.
+    let echo = support::wasm("example-echo-actor");
+    let counter = support::wasm("example-counter-actor");
+    let server = NatsServer::single();
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let common = ["--nats", url.as_str(), "--lattice", "cli"];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(&common).map(|s| s.to_string()).collect()
+    };
+    let mut a = Up::spawn(h, &with(&["--host-id", "a", "--label", "zone=eu"]));
+    let mut b = Up::spawn(h, &with(&["--host-id", "b"]));
+    assert_eq!(a.event()["host"], "a");
+    assert_eq!(b.event()["host"], "b");
+
+    // Events, watched from the start.
+    let watch = Command::new(LATTICE)
+        .args(with(&[
+            "watch", "--output", "json", "--for", "60s", "--count", "3",
+        ]))
+        .env("LATTICE_HOME", h)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let hosts = json(h, &with(&["get", "hosts"]));
+    let ids: Vec<&str> = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(hosts[0]["labels"]["zone"], "eu");
+
+    // Start: the module travels in the request; placement picks the host
+    // with the fewest actors.
+    let started = json(h, &with(&["start", "echo", echo.to_str().unwrap()]));
+    assert_eq!(started[0]["name"], "echo");
+    let echo_host = started[0]["host"].as_str().unwrap().to_owned();
+    let started = json(
+        h,
+        &with(&[
+            "start",
+            "counter",
+            counter.to_str().unwrap(),
+            "--max-instances",
+            "2",
+        ]),
+    );
+    assert_ne!(
+        started[0]["host"],
+        echo_host.as_str(),
+        "placed on the other host"
+    );
+    assert_eq!(started[0]["max_instances"], 2);
+
+    let inventory = json(h, &with(&["get", "inventory"]));
+    assert_eq!(inventory.as_array().unwrap().len(), 2);
+
+    // Describe reads the contract from the running actor.
+    let described = json(h, &with(&["describe", "counter"]));
+    let contract = &described["contracts"][0];
+    assert_eq!(contract["name"], "counter");
+    let add = contract["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "add")
+        .unwrap();
+    assert_eq!(add["args"][0]["name"], "by");
+    assert_eq!(add["args"][0]["ty"], "u64");
+
+    // Calls with JSON, through the descriptors.
+    assert_eq!(
+        json(h, &with(&["call", "echo", "echo.echo", r#"{"text":"hi"}"#])),
+        "hi"
+    );
+    assert_eq!(
+        json(h, &with(&["call", "counter", "add", r#"{"by":5}"#])),
+        5
+    );
+    assert_eq!(
+        json(h, &with(&["call", "counter", "counter.add", "[2]"])),
+        7
+    );
+    assert_eq!(json(h, &with(&["call", "counter", "get"])), 7);
+    // The counter's own error type comes back as data.
+    let checked = json(
+        h,
+        &with(&[
+            "call",
+            "counter",
+            "checked_add",
+            &format!("{{\"by\":{}}}", u64::MAX),
+        ]),
+    );
+    assert!(checked.get("Err").is_some(), "{checked}");
+
+    // Bad calls: typed errors, exit code 1.
+    let cases: [(&[&str], &str); 5] = [
+        (&["call", "counter", "nope"], "unknown_method"),
+        (&["call", "counter", "other.add"], "unknown_contract"),
+        (&["call", "nobody", "add"], "no_responders"),
+        (&["call", "counter", "add", r#"{"amount":1}"#], "encode"),
+        (&["stop", "nobody"], "not_found"),
+    ];
+    for (args, kind) in cases {
+        let err = json_error(h, &with(args));
+        assert_eq!(err["kind"], kind, "{args:?}: {err}");
+    }
+    let err = json_error(h, &with(&["call", "counter", "add", "{not json"]));
+    assert!(
+        err["message"].as_str().unwrap().contains("not JSON"),
+        "{err}"
+    );
+
+    // Scale, update (same contract, new instances), stop.
+    let scaled = json(h, &with(&["scale", "counter", "4"]));
+    assert_eq!(scaled[0]["max_instances"], 4);
+    let updated = json(h, &with(&["update", "echo", counter.to_str().unwrap()]));
+    assert_eq!(updated[0]["contracts"][0]["name"], "counter");
+    let stopped = json(h, &with(&["stop", "echo"]));
+    assert_eq!(stopped["hosts"][0], echo_host.as_str());
+
+    // Table output is for people: a header and a row per actor.
+    let out = lattice(h, &with(&["get", "inventory"]));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let mut rows = table.lines();
+    assert!(rows.next().unwrap().starts_with("HOST"), "{table}");
+    assert!(rows.next().unwrap().contains("counter"), "{table}");
+
+    // The watcher saw the actors start.
+    let watched = watch.wait_with_output().unwrap();
+    let events: Vec<Value> = String::from_utf8_lossy(&watched.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "actor_started" && e["body"]["actor"] == "echo"),
+        "{events:?}"
+    );
+
+    // Down: every host drains and exits.
+    let down = json(h, &with(&["down"]));
+    assert_eq!(down["stopped"].as_array().unwrap().len(), 2);
+    assert!(a.wait() && b.wait(), "both hosts exit cleanly");
+}
+
+#[test]
+fn lattice_build_builds_actors_for_wasm() {
+    // The actors are built already (support::wasm); `lattice build` finds
+    // them fresh and lists the modules.
+    support::wasm("example-echo-actor");
+    let home = tempfile::tempdir().unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/echo/actor");
+    let built = json(
+        home.path(),
+        &[
+            "build",
+            manifest.to_str().unwrap(),
+            "-p",
+            "example-echo-actor",
+        ],
+    );
+    let module = &built["modules"][0];
+    assert_eq!(module["package"], "example_echo_actor");
+    assert!(
+        module["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("wasm32-wasip1/release/example_echo_actor.wasm"),
+        "{module}"
+    );
+    assert!(module["bytes"].as_u64().unwrap() > 10_000);
+}
