@@ -1,0 +1,88 @@
+//! A native Rust client of a running lattice: the generated typed clients of
+//! the example contracts, calling actors on whichever hosts run them.
+//!
+//! Bring up a lattice and start the example actors (`./.ci/demo` does all of
+//! it), then: `cargo run -p example-client -- [NATS_URL] [LATTICE]`
+//! (defaults: `$LATTICE_NATS_URL` or nats://127.0.0.1:4222, and `default`).
+
+use std::time::{Duration, Instant};
+
+use example_counter_contract::{CounterClient, CounterError};
+use example_echo_contract::EchoClient;
+use example_relay_contract::RelayClient;
+use futures_util::StreamExt;
+use lattice::ErrorKind;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let url = args
+        .next()
+        .or_else(|| std::env::var("LATTICE_NATS_URL").ok())
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+    let lattice = args.next().unwrap_or_else(|| "default".into());
+
+    // ANCHOR: connect
+    let nats = async_nats::connect(&url).await?;
+    let echo = EchoClient::new(nats.clone(), &lattice, "echo")?;
+    let counter = CounterClient::new(nats.clone(), &lattice, "counter")?;
+    let relay = RelayClient::new(nats.clone(), &lattice, "relay")?;
+
+    let text = echo.echo("hello from native Rust".into()).await?;
+    let total = counter.add(10).await?;
+    // ANCHOR_END: connect
+    println!("  echo.echo(\"hello from native Rust\")  -> {text:?}");
+    println!("  counter.add(10)                      -> {total}");
+    println!(
+        "  echo.reverse(\"lattice\")              -> {:?}",
+        echo.reverse("lattice".into()).await?
+    );
+    println!(
+        "  echo.echo_bytes([0, 159, 255])       -> {:?}",
+        echo.echo_bytes(vec![0, 159, 255]).await?
+    );
+    // The relay actor calls the counter actor from inside wasm: in process if
+    // they share a host, over NATS if not.
+    println!(
+        "  relay.add_to(\"counter\", 5)           -> {:?}   (relay -> counter, actor to actor)",
+        relay.add_to("counter".into(), 5).await?
+    );
+    // The contract's own error type comes back as data.
+    let overflow: Result<u64, CounterError> = counter.checked_add(u64::MAX).await?;
+    println!("  counter.checked_add(u64::MAX)        -> {overflow:?}");
+
+    // Typed errors from the lattice.
+    let nobody = CounterClient::new(nats.clone(), &lattice, "nobody")?
+        .with_timeout(Duration::from_millis(500));
+    match nobody.get().await {
+        Err(e) if e.kind() == ErrorKind::NoResponders => {
+            println!(
+                "  nobody.get()                         -> error {}: {}",
+                e.kind().as_str(),
+                e.message()
+            )
+        }
+        other => anyhow::bail!("expected no_responders, got {other:?}"),
+    }
+
+    // Many calls at once: the hosts running an actor share its load.
+    let calls: u32 = 2_000;
+    let start = Instant::now();
+    let replies: Vec<_> = futures_util::stream::iter(0..calls)
+        .map(|i| {
+            let echo = echo.clone();
+            async move { echo.echo(format!("call {i}")).await }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let took = start.elapsed();
+    let failed = u32::try_from(replies.iter().filter(|r| r.is_err()).count())?;
+    println!(
+        "  {calls} echo calls, 64 in flight        -> {} ok, {failed} failed, {:.0} calls/s",
+        calls - failed,
+        f64::from(calls) / took.as_secs_f64()
+    );
+    anyhow::ensure!(failed == 0, "{failed} calls failed");
+    Ok(())
+}
