@@ -296,6 +296,10 @@ pub(crate) async fn start(host: &Arc<HostInner>, nats: &async_nats::Client) -> R
         tokio::spawn(async move {
             while let Some(message) = sub.next().await {
                 let Some(inner) = weak.upgrade() else { return };
+                // A host that is shutting down leaves the control plane.
+                if inner.is_stopping() {
+                    return;
+                }
                 tokio::spawn(handle(inner, message));
             }
         });
@@ -331,6 +335,10 @@ async fn handle(inner: Arc<HostInner>, message: Message) {
         return;
     };
     let host = Host::from_inner(inner);
+    if op == "stop_host" {
+        // From now on the host answers no other request.
+        host.inner().begin_stopping();
+    }
     let result = run(&host, &op, &message.payload).await;
     // Lattice-wide, only the hosts that run the actor answer a describe.
     let lattice_wide = message.subject.split('.').count() == 4;

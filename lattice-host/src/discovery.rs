@@ -153,6 +153,9 @@ pub(crate) async fn start(host: &Arc<HostInner>, nats: &async_nats::Client) -> R
     tokio::spawn(async move {
         while let Some(message) = sub.next().await {
             let Some(inner) = weak.upgrade() else { return };
+            if inner.is_stopping() {
+                return;
+            }
             let Some(reply) = message.reply.clone() else {
                 continue;
             };

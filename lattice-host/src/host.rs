@@ -515,7 +515,7 @@ impl Host {
 
     /// Stops every actor (draining their calls) and leaves the lattice.
     pub async fn shutdown(&self) {
-        self.inner.stopping.store(true, Ordering::Relaxed);
+        self.inner.begin_stopping();
         for name in self.actor_names() {
             let _ = self.stop_actor(&name).await;
         }
@@ -761,6 +761,10 @@ impl HostInner {
             .collect();
         actors.sort_by(|a, b| a.name.cmp(&b.name));
         actors
+    }
+
+    pub(crate) fn begin_stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn is_stopping(&self) -> bool {

@@ -474,3 +474,49 @@ async fn actors_are_started_from_bytes_scaled_and_updated_without_dropping_calls
     // After all that, the actor still serves.
     assert_eq!(svc.echo("still".into()).await.unwrap(), "still");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_client_operates_a_lattice_from_rust() -> Result<(), lattice::Error> {
+    let server = NatsServer::single();
+    let _a = joined(&server.url(), "a").await;
+    let _b = joined(&server.url(), "b").await;
+    let nats = nats::connect(&server.url()).await;
+    let module = std::fs::read(support::wasm("example-echo-actor")).unwrap();
+
+    // ANCHOR: control_client
+    use lattice_host::control::{ControlClient, StartRequest, encode_module};
+
+    let control = ControlClient::new(nats.clone(), "ctl")?;
+    let hosts = control.ping().await?;
+    for host in &hosts {
+        let request = StartRequest {
+            name: "echo".into(),
+            path: None,
+            module: Some(encode_module(&module)),
+            limits: Default::default(),
+        };
+        control.start(&host.host, &request).await?;
+        control.scale(&host.host, "echo", 2).await?;
+    }
+    let echo = control.describe("echo").await?;
+    assert_eq!(echo.contracts[0].name, "echo");
+    // ANCHOR_END: control_client
+    assert_eq!(hosts.len(), 2);
+    let inventories = control.inventory().await?;
+    assert!(
+        inventories
+            .iter()
+            .all(|i| i.actors.len() == 1 && i.actors[0].max_instances == 2)
+    );
+    let err = control.describe("nobody").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoResponders);
+    let err = control.stop("a", "nobody").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    control.stop_host("b").await?;
+    lattice_host::control::ControlClient::new(nats, "ctl")?
+        .ping()
+        .await?
+        .iter()
+        .for_each(|h| assert_eq!(h.host, "a", "b left"));
+    Ok(())
+}

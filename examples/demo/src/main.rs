@@ -1,7 +1,8 @@
-//! The README's demo: the example actors, built for wasm32-wasip1, started in
-//! a wasmtime host and called end to end, including one actor calling another.
+//! A host embedded in a Rust program, without NATS: the example actors, built
+//! for wasm32-wasip1, started in a wasmtime host and called end to end,
+//! including one actor calling another.
 //!
-//! Run it with `./.ci/demo`, which builds the actors first; or build them with
+//! Build the actors with `lattice build` or
 //! `cargo build --release --target wasm32-wasip1 -p example-echo-actor
 //! -p example-counter-actor -p example-relay-actor` and run
 //! `cargo run -p example-demo -- DIR`, where DIR holds the `.wasm` files
