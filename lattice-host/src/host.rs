@@ -678,6 +678,14 @@ impl Host {
         self.inner.actor(name).map(|a| a.info())
     }
 
+    /// Creates one fresh instance of the running actor `name` and drops it:
+    /// what a call costs when no warm instance is idle. For benchmarks.
+    #[doc(hidden)]
+    pub async fn fresh_instance(&self, name: &str) -> Result<(), Error> {
+        let actor = self.inner.actor(name).ok_or_else(|| not_running(name))?;
+        instance::instantiate(&self.inner, &actor).await.map(drop)
+    }
+
     /// How many instances of `name` are warm and idle.
     pub fn idle_instances(&self, name: &str) -> Option<usize> {
         self.inner

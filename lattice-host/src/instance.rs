@@ -17,7 +17,7 @@ use crate::host::{Actor, Call, HostInner, Published};
 /// The longest log line or panic message taken from a guest.
 const MAX_TEXT: usize = 16 << 10;
 /// The first input buffer of an instance; it grows to fit larger calls.
-const FIRST_SCRATCH: u32 = 16 << 10;
+const FIRST_SCRATCH: u32 = 1 << 10;
 
 /// The state of one instance's store.
 pub(crate) struct InstanceState {
@@ -460,16 +460,8 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
     let free = instance
         .get_typed_func(&mut store, abi::FREE)
         .map_err(typed)?;
-    let scratch = alloc
-        .call_async(&mut store, FIRST_SCRATCH)
-        .await
-        .map_err(|e| call_failed(actor, &store, e, "allocating"))?;
-    if scratch == 0 {
-        return Err(setup_failed(
-            actor,
-            &"the guest could not allocate its input buffer",
-        ));
-    }
+    // The input buffer is allocated by the first call, so that a fresh
+    // instance runs no guest code beyond its initializer.
     Ok(Warm {
         store,
         memory,
@@ -477,8 +469,8 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
         describe,
         alloc,
         free,
-        scratch,
-        scratch_len: FIRST_SCRATCH,
+        scratch: 0,
+        scratch_len: 0,
     })
 }
 
@@ -605,10 +597,12 @@ impl Warm {
         }
         if total32 > self.scratch_len {
             let want = total32.next_power_of_two().max(FIRST_SCRATCH);
-            self.free
-                .call_async(&mut self.store, (self.scratch, self.scratch_len))
-                .await
-                .map_err(|e| call_failed(actor, &self.store, e, "freeing its input buffer"))?;
+            if self.scratch_len > 0 {
+                self.free
+                    .call_async(&mut self.store, (self.scratch, self.scratch_len))
+                    .await
+                    .map_err(|e| call_failed(actor, &self.store, e, "freeing its input buffer"))?;
+            }
             let ptr = self
                 .alloc
                 .call_async(&mut self.store, want)

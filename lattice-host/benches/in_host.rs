@@ -1,0 +1,230 @@
+//! In-process benchmarks (criterion), each against its physical limit in the
+//! same run: a raw wasmtime call into a minimal echo guest vs the host's
+//! invoke of the echo actor; a raw `InstancePre` instantiation vs the host's
+//! fresh instance; module load from the cache vs a cold compile; the codec.
+//!
+//! `cargo bench -p lattice-host --bench in_host`; run with `RUST_BACKTRACE`
+//! unset (an error created on a hot path captures a backtrace when it is set).
+//! The figures and ratios are in the book's "Performance" chapter.
+
+#[path = "../tests/support/mod.rs"]
+#[allow(unreachable_pub)]
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use lattice_host::{ActorLimits, Call, Host, HostOptions};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store,
+};
+
+const SIZES: [usize; 2] = [64, 4096];
+
+/// The smallest echo guest: the host writes the input at 0, the guest copies
+/// it to 64 KiB, the host reads it back.
+const RAW_ECHO: &str = r#"(module
+  (memory (export "memory") 2)
+  (func (export "echo") (param $len i32) (result i32)
+    (memory.copy (i32.const 65536) (i32.const 0) (local.get $len))
+    (local.get $len)))"#;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// A host with the echo actor started.
+fn echo_host(rt: &tokio::runtime::Runtime) -> Host {
+    let host = Host::new(
+        HostOptions::new()
+            .pool_instances(64)
+            .module_cache(Some(support::shared_cache())),
+    )
+    .expect("a host");
+    rt.block_on(host.start_actor_file(
+        "echo",
+        support::wasm("example-echo-actor"),
+        ActorLimits::new(),
+    ))
+    .expect("echo starts");
+    host
+}
+
+fn echo(c: &mut Criterion) {
+    let mut group = c.benchmark_group("echo");
+    // Raw wasmtime: copy in, call, copy out.
+    let engine = Engine::default();
+    let module = Module::new(&engine, wat::parse_str(RAW_ECHO).expect("wat")).expect("compiles");
+    let mut store = Store::new(&engine, ());
+    let instance = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .expect("instantiates");
+    let memory = instance.get_memory(&mut store, "memory").expect("memory");
+    let func = instance
+        .get_typed_func::<i32, i32>(&mut store, "echo")
+        .expect("echo");
+    let rt = runtime();
+    let host = echo_host(&rt);
+    for size in SIZES {
+        group.throughput(Throughput::Bytes(size as u64));
+        let input = vec![7u8; size];
+        let mut output = vec![0u8; size];
+        group.bench_with_input(BenchmarkId::new("raw_wasmtime", size), &size, |b, &size| {
+            b.iter(|| {
+                memory.write(&mut store, 0, &input).expect("write");
+                let len = func.call(&mut store, size as i32).expect("call");
+                memory
+                    .read(&store, 65536, &mut output[..len as usize])
+                    .expect("read");
+            });
+        });
+        // The host: encode nothing (the payload is ready), dispatch into the
+        // actor (decode the arguments, run, encode the reply), return bytes.
+        let payload = lattice::codec::encode(&BTreeMap::from([(
+            "data",
+            serde_bytes::ByteBuf::from(input.clone()),
+        )]))
+        .expect("encodes");
+        group.bench_with_input(BenchmarkId::new("host_invoke", size), &size, |b, _| {
+            b.to_async(&rt).iter(|| async {
+                host.invoke(Call::new("echo", "echo", "echo_bytes", &payload))
+                    .await
+                    .expect("echo")
+            });
+        });
+    }
+    group.finish();
+}
+
+fn pooling_config(epochs: bool) -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(epochs);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(64)
+        .total_memories(64)
+        .total_tables(64)
+        .total_stacks(64)
+        .max_memories_per_module(1)
+        .max_tables_per_module(1)
+        .max_memory_size(64 << 20);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// The module linked with every import a trap: wasmtime's own
+/// instantiation cost, nothing of ours.
+fn raw_pre(config: Config, bytes: &[u8]) -> (Engine, wasmtime::InstancePre<()>) {
+    let engine = Engine::new(&config).expect("engine");
+    let module = Module::new(&engine, bytes).expect("compiles");
+    let mut linker: Linker<()> = Linker::new(&engine);
+    linker
+        .define_unknown_imports_as_traps(&module)
+        .expect("imports");
+    let pre = linker.instantiate_pre(&module).expect("links");
+    (engine, pre)
+}
+
+fn instantiate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("instantiate");
+    let bytes = std::fs::read(support::wasm("example-echo-actor")).expect("the module");
+    let raw = |name: &str, config: Config, group: &mut criterion::BenchmarkGroup<'_, _>| {
+        let (engine, pre) = raw_pre(config, &bytes);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut store = Store::new(&engine, ());
+                pre.instantiate(&mut store).expect("instantiates")
+            });
+        });
+    };
+    raw("raw_instance_pre_default", Config::new(), &mut group);
+    raw(
+        "raw_instance_pre_pooling",
+        pooling_config(false),
+        &mut group,
+    );
+    {
+        let (engine, pre) = raw_pre(pooling_config(true), &bytes);
+        let rt = runtime();
+        group.bench_function("raw_instance_pre_pooling_async", |b| {
+            b.to_async(&rt).iter(|| async {
+                let mut store = Store::new(&engine, ());
+                pre.instantiate_async(&mut store)
+                    .await
+                    .expect("instantiates")
+            });
+        });
+    }
+    let rt = runtime();
+    let host = echo_host(&rt);
+    group.bench_function("host_fresh_instance", |b| {
+        b.to_async(&rt)
+            .iter(|| async { host.fresh_instance("echo").await.expect("instance") });
+    });
+    group.finish();
+}
+
+fn module_load(c: &mut Criterion) {
+    let mut group = c.benchmark_group("module_load");
+    group.sample_size(10);
+    let bytes = std::fs::read(support::wasm("example-echo-actor")).expect("the module");
+    let rt = runtime();
+    for (name, cache) in [
+        ("warm_cache", Some(support::shared_cache())),
+        ("cold_compile", None),
+    ] {
+        let host =
+            Host::new(HostOptions::new().pool_instances(8).module_cache(cache)).expect("host");
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                host.start_actor("echo", bytes.clone(), ActorLimits::new())
+                    .await
+                    .expect("starts");
+                host.stop_actor("echo").await.expect("stops");
+            });
+        });
+    }
+    group.finish();
+}
+
+fn codec(c: &mut Criterion) {
+    use example_counter_contract::CounterAddArgs;
+    use example_echo_contract::EchoEchoArgs;
+    use example_relay_contract::RelayAddToArgs;
+    let mut group = c.benchmark_group("codec");
+    let add = CounterAddArgs { by: 5 };
+    let echo = EchoEchoArgs {
+        text: "x".repeat(64),
+    };
+    let relay = RelayAddToArgs {
+        counter: "counter".into(),
+        by: 2,
+    };
+    macro_rules! round_trip {
+        ($name:literal, $value:expr, $ty:ty) => {
+            let bytes = lattice::codec::encode(&$value).expect("encodes");
+            group.bench_function(concat!("encode_", $name), |b| {
+                b.iter(|| lattice::codec::encode(&$value).expect("encodes"))
+            });
+            group.bench_function(concat!("decode_", $name), |b| {
+                b.iter(|| lattice::codec::decode::<$ty>(&bytes).expect("decodes"))
+            });
+        };
+    }
+    round_trip!("counter_add", add, CounterAddArgs);
+    round_trip!("echo_64b", echo, EchoEchoArgs);
+    round_trip!("relay_add_to", relay, RelayAddToArgs);
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = echo, instantiate, module_load, codec
+}
+criterion_main!(benches);
