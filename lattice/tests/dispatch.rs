@@ -481,35 +481,21 @@ fn json_of_the_same_shape_gives_the_same_bytes() {
         drawing: drawing(),
     })
     .unwrap();
-    let from_json = lattice::json::args_from_json(
-        put,
-        &json!({
-            "key": "a",
-            "drawing": {
-                "title": "house",
-                "shapes": ["Dot", {"Circle": {"center": {"x": 1, "y": -1}, "radius": 2.5}}, {"Polygon": [{"x": 0, "y": 0}, {"x": 3, "y": 4}]}],
-                "tags": {"doors": 1, "windows": 4}
-            }
-        }),
-    )
-    .unwrap();
+    let args = json!({
+        "key": "a",
+        "drawing": {
+            "title": "house",
+            "shapes": ["Dot", {"Circle": {"center": {"x": 1, "y": -1}, "radius": 2.5}}, {"Polygon": [{"x": 0, "y": 0}, {"x": 3, "y": 4}]}],
+            "tags": {"doors": 1, "windows": 4}
+        }
+    });
+    let from_json = lattice::json::args_from_json(put, &args).unwrap();
     assert_eq!(from_json, typed);
     // The same through a descriptor read off the wire, as the CLI does.
     let info = lattice::ContractInfo::from(d);
     let wire: lattice::ContractInfo =
         serde_json::from_value(serde_json::to_value(&info).unwrap()).unwrap();
-    let from_wire = lattice::json::args_from_json(
-        wire.method("put").unwrap(),
-        &json!({
-            "key": "a",
-            "drawing": {
-                "title": "house",
-                "shapes": ["Dot", {"Circle": {"center": {"x": 1, "y": -1}, "radius": 2.5}}, {"Polygon": [{"x": 0, "y": 0}, {"x": 3, "y": 4}]}],
-                "tags": {"doors": 1, "windows": 4}
-            }
-        }),
-    )
-    .unwrap();
+    let from_wire = lattice::json::args_from_json(wire.method("put").unwrap(), &args).unwrap();
     assert_eq!(from_wire, typed);
 
     // Arguments in another order are put in the descriptor's order; arrays are positional.
