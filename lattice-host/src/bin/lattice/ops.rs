@@ -235,6 +235,20 @@ fn print_placed(ctx: &Context, placed: &[Placed]) {
     }
 }
 
+/// Runs `op` on each host in turn; stops at the first error.
+async fn on_each<F, Fut>(hosts: Vec<String>, op: F) -> anyhow::Result<Vec<Placed>>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<ActorEntry, lattice::Error>>,
+{
+    let mut placed = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        let actor = op(host.clone()).await?;
+        placed.push(Placed { host, actor });
+    }
+    Ok(placed)
+}
+
 /// The hosts running `name`, or `host` alone if given.
 async fn hosts_running(
     control: &ControlClient,
@@ -319,11 +333,11 @@ pub(crate) async fn start(ctx: &Context, args: StartArgs) -> anyhow::Result<()> 
         module,
         limits: args.limits.request(),
     };
-    let mut placed = Vec::new();
-    for host in hosts {
-        let actor = control.start(&host, &request).await?;
-        placed.push(Placed { host, actor });
-    }
+    let (control, request) = (&control, &request);
+    let placed = on_each(hosts, move |host| async move {
+        control.start(&host, request).await
+    })
+    .await?;
     print_placed(ctx, &placed);
     Ok(())
 }
@@ -375,11 +389,11 @@ pub(crate) async fn stop(ctx: &Context, args: StopArgs) -> anyhow::Result<()> {
 pub(crate) async fn scale(ctx: &Context, args: ScaleArgs) -> anyhow::Result<()> {
     let control = ctx.control(args.wait.wait).await?;
     let hosts = hosts_running(&control, &args.name, args.host.as_deref()).await?;
-    let mut placed = Vec::new();
-    for host in hosts {
-        let actor = control.scale(&host, &args.name, args.max_instances).await?;
-        placed.push(Placed { host, actor });
-    }
+    let (control, args) = (&control, &args);
+    let placed = on_each(hosts, move |host| async move {
+        control.scale(&host, &args.name, args.max_instances).await
+    })
+    .await?;
     print_placed(ctx, &placed);
     Ok(())
 }
@@ -394,12 +408,12 @@ pub(crate) async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()
         module,
         limits: args.limits.given().then(|| args.limits.request()),
     };
-    let mut placed = Vec::new();
     // One host after another: while one swaps, the others serve.
-    for host in hosts {
-        let actor = control.update(&host, &request).await?;
-        placed.push(Placed { host, actor });
-    }
+    let (control, request) = (&control, &request);
+    let placed = on_each(hosts, move |host| async move {
+        control.update(&host, request).await
+    })
+    .await?;
     print_placed(ctx, &placed);
     Ok(())
 }
