@@ -285,7 +285,6 @@ impl Outgoing {
                         actor: &self.actor,
                         contract: &self.contract,
                         method: &self.method,
-                        version: None,
                         fingerprint: self.fingerprint,
                         payload: self.payload.clone().into(),
                         idempotent: self.idempotent,

@@ -1,11 +1,21 @@
-//! Serving actors on NATS: one queue subscription per actor, bounded
-//! concurrency, typed error replies, draining on stop, lifecycle events.
+//! Serving actors on NATS: a few queue subscriptions per actor, each
+//! running its calls in its own task, bounded concurrency, typed error
+//! replies, draining on stop, lifecycle events.
+//!
+//! A call runs inside the task of the subscription that received it rather
+//! than on a task of its own: handing every message to a new task woke
+//! another worker thread per call and cost more CPU than the call itself
+//! (the `decompose` section of the `lattice` bench measures it). Calls
+//! still overlap: each loop polls all the calls it has taken, and an actor
+//! has one loop per core (up to [`MAX_LOOPS`]), so its calls spread over the
+//! runtime's threads.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, Subscriber};
-use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use lattice::{Error, ErrorKind, headers};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
@@ -19,18 +29,22 @@ pub(crate) struct Connected {
     pub(crate) inflight: Arc<Semaphore>,
 }
 
-/// The subscription task of one actor.
+/// The most subscriptions (and serving tasks) of one actor on one host.
+pub(crate) const MAX_LOOPS: usize = 4;
+
+/// The subscription tasks of one actor.
 pub(crate) struct Serving {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+    loops: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 impl Serving {
     /// Unsubscribes, so that new calls go to other hosts, and waits for the
-    /// loop to end; calls already taken are finished by their own tasks.
+    /// loops to end; calls already taken are finished on tasks of their own.
     pub(crate) async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
+        for (stop, task) in self.loops {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
     }
 }
 
@@ -41,17 +55,24 @@ pub(crate) async fn serve(
     actor: &str,
 ) -> Result<Serving, Error> {
     let subject = lattice::subject::rpc_filter(host.lattice(), actor)?;
-    let sub = connected
-        .nats
-        .queue_subscribe(subject.clone(), actor.to_owned())
-        .await
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Transport,
-                format!("cannot subscribe to {subject}: {e}"),
-            )
-            .with_source(e)
-        })?;
+    let count = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_LOOPS);
+    let mut subs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let sub = connected
+            .nats
+            .queue_subscribe(subject.clone(), actor.to_owned())
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Transport,
+                    format!("cannot subscribe to {subject}: {e}"),
+                )
+                .with_source(e)
+            })?;
+        subs.push(sub);
+    }
     // Make sure the server has the subscription before callers are told the
     // actor runs.
     connected.nats.flush().await.map_err(|e| {
@@ -61,43 +82,66 @@ pub(crate) async fn serve(
         )
         .with_source(e)
     })?;
-    let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(serve_loop(Arc::downgrade(host), sub, stopped));
-    Ok(Serving { stop, task })
+    let loops = subs
+        .into_iter()
+        .map(|sub| {
+            let (stop, stopped) = oneshot::channel();
+            let task = tokio::spawn(serve_loop(Arc::downgrade(host), sub, stopped));
+            (stop, task)
+        })
+        .collect();
+    Ok(Serving { loops })
 }
+
+type Running = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 async fn serve_loop(
     host: std::sync::Weak<HostInner>,
     mut sub: Subscriber,
     mut stopped: oneshot::Receiver<()>,
 ) {
+    let mut calls: FuturesUnordered<Running> = FuturesUnordered::new();
     loop {
         tokio::select! {
+            biased;
             _ = &mut stopped => {
                 let _ = sub.unsubscribe().await;
-                return;
+                break;
             }
+            Some(()) = calls.next(), if !calls.is_empty() => {}
             message = sub.next() => {
-                let (Some(message), Some(host)) = (message, host.upgrade()) else { return };
-                accept(host, message).await;
+                let (Some(message), Some(host)) = (message, host.upgrade()) else { break };
+                if let Some(call) = accept(host, message).await {
+                    calls.push(call);
+                }
             }
         }
     }
+    // The calls already taken finish on a task of their own; the actor's
+    // drain waits for them (up to its timeout).
+    if !calls.is_empty() {
+        tokio::spawn(async move { while calls.next().await.is_some() {} });
+    }
 }
 
-/// Takes one message: runs it on a task of its own if the host has room,
-/// else answers `overloaded` at once.
-async fn accept(host: Arc<HostInner>, message: Message) {
-    let Some(connected) = host.connected() else {
-        return;
-    };
+/// Takes one message: returns the call to run if the host has room, else
+/// answers `overloaded` at once.
+async fn accept(host: Arc<HostInner>, message: Message) -> Option<Running> {
+    let connected = host.connected()?;
     match connected.inflight.clone().try_acquire_owned() {
-        Ok(permit) => {
-            tokio::spawn(async move {
-                handle(&host, message).await;
-                drop(permit);
-            });
-        }
+        Ok(permit) => Some(Box::pin(async move {
+            // A bug of ours that panics fails this call, not the loop that
+            // serves the actor.
+            let subject = message.subject.clone();
+            if std::panic::AssertUnwindSafe(handle(&host, message))
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                tracing::error!(%subject, "a call panicked in the host; the caller times out");
+            }
+            drop(permit);
+        })),
         Err(_) => {
             let error = Error::new(
                 ErrorKind::Overloaded,
@@ -110,6 +154,7 @@ async fn accept(host: Arc<HostInner>, message: Message) {
             if let Some(reply) = message.reply {
                 send_error(&connected.nats, reply, &error).await;
             }
+            None
         }
     }
 }
@@ -160,23 +205,31 @@ async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error>
             ),
         ));
     };
-    let header = |name: &str| {
-        message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(name))
-            .map(|v| v.as_str().trim().to_owned())
-    };
-    let fingerprint = match header(headers::FINGERPRINT) {
+    // One pass over the headers: looking each name up would parse it into
+    // a `HeaderName` and hash it, per header, per call.
+    let (mut fingerprint, mut timeout, mut named, mut traceparent) = (None, None, None, None);
+    for (name, values) in message.headers.iter().flat_map(|h| h.iter()) {
+        let Some(value) = values.first().map(|v| v.as_str().trim()) else {
+            continue;
+        };
+        match AsRef::<str>::as_ref(name) {
+            headers::FINGERPRINT => fingerprint = Some(value),
+            headers::TIMEOUT_MS => timeout = Some(value),
+            headers::CONTRACT => named = Some(value),
+            headers::TRACEPARENT => traceparent = Some(value),
+            _ => {}
+        }
+    }
+    let fingerprint = match fingerprint {
         None => None,
-        Some(text) => Some(u64::from_str_radix(&text, 16).map_err(|_| {
+        Some(text) => Some(u64::from_str_radix(text, 16).map_err(|_| {
             bad(format!(
                 "malformed {} header {text:?}: expected 16 hex digits",
                 headers::FINGERPRINT
             ))
         })?),
     };
-    let timeout = match header(headers::TIMEOUT_MS) {
+    let timeout = match timeout {
         None => None,
         Some(text) => Some(Duration::from_millis(text.parse::<u64>().map_err(
             |_| {
@@ -187,7 +240,7 @@ async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error>
             },
         )?)),
     };
-    if let Some(named) = header(headers::CONTRACT)
+    if let Some(named) = named
         && named != *contract
     {
         return Err(bad(format!(
@@ -195,7 +248,6 @@ async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error>
             headers::CONTRACT
         )));
     }
-    let traceparent = header(headers::TRACEPARENT);
     let mut call = Call::new(actor, contract, method, &message.payload);
     if let Some(fp) = fingerprint {
         call = call.fingerprint(fp);
@@ -203,7 +255,7 @@ async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error>
     if let Some(timeout) = timeout {
         call = call.timeout(timeout);
     }
-    call.traceparent = traceparent.as_deref();
+    call.traceparent = traceparent;
     host.invoke(call, None).await
 }
 

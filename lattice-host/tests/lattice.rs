@@ -571,7 +571,13 @@ async fn calls_between_actors_carry_the_deadline_and_the_trace() {
         budget > 0 && budget <= 1500,
         "the caller's remaining deadline travels on: {budget} ms"
     );
-    assert_eq!(header(headers::CONTRACT), "echo");
+    assert_eq!(
+        header(headers::FINGERPRINT),
+        format!(
+            "{:016x}",
+            <dyn example_echo_contract::Echo as lattice::Contract>::DESCRIPTOR.fingerprint
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -655,16 +661,8 @@ async fn sleep_call(
     let payload = lattice::codec::encode(&std::collections::BTreeMap::from([("ms", ms)])).unwrap();
     client
         .request(lattice::RawCall {
-            actor: "slow",
-            contract: "hostile",
-            method: "sleep",
-            version: None,
-            fingerprint: None,
-            payload: payload.into(),
-            idempotent: false,
-            oneway: false,
             timeout: Some(timeout),
-            traceparent: None,
+            ..lattice::RawCall::new("slow", "hostile", "sleep", payload.into())
         })
         .await
 }

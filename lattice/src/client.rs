@@ -99,7 +99,6 @@ impl Client {
             actor,
             contract: contract.name,
             method: method.name,
-            version: Some(contract.version),
             fingerprint: Some(contract.fingerprint),
             payload,
             idempotent: method.idempotent,
@@ -135,19 +134,16 @@ impl Client {
             self.lattice
         );
         let timeout = call.timeout.unwrap_or(self.timeout);
+        // The subject names the contract and method; the headers carry only
+        // what it cannot: the fingerprint, the time budget, a trace context
+        // when there is one. Every header costs both ends a parse per call.
         let mut headers = HeaderMap::new();
-        headers.insert(headers::CONTRACT, contract);
-        if let Some(version) = call.version {
-            headers.insert(headers::CONTRACT_VERSION, version.to_string());
-        }
         if let Some(fingerprint) = call.fingerprint {
             headers.insert(headers::FINGERPRINT, format!("{fingerprint:016x}"));
         }
-        let traceparent = match call.traceparent {
-            Some(tp) => tp.to_owned(),
-            None => new_traceparent(),
-        };
-        headers.insert(headers::TRACEPARENT, traceparent.as_str());
+        if let Some(traceparent) = call.traceparent {
+            headers.insert(headers::TRACEPARENT, traceparent);
+        }
         let what = || format!("{contract}.{method} on actor `{actor}`");
 
         if call.oneway {
@@ -271,8 +267,6 @@ pub struct RawCall<'a> {
     pub contract: &'a str,
     /// The method's wire name.
     pub method: &'a str,
-    /// The contract version the caller was built against.
-    pub version: Option<u32>,
     /// The contract fingerprint the caller was built against.
     pub fingerprint: Option<u64>,
     /// The MessagePack arguments map.
@@ -283,7 +277,7 @@ pub struct RawCall<'a> {
     pub oneway: bool,
     /// The deadline; the client's default when `None`.
     pub timeout: Option<Duration>,
-    /// The W3C trace context to propagate; a new one when `None`.
+    /// The W3C trace context to propagate, if the caller has one.
     pub traceparent: Option<&'a str>,
 }
 
@@ -296,7 +290,6 @@ impl<'a> RawCall<'a> {
             actor,
             contract,
             method,
-            version: None,
             fingerprint: None,
             payload,
             idempotent: false,

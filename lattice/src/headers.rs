@@ -1,16 +1,17 @@
 //! NATS header names of the wire protocol.
 //!
-//! Requests carry [`CONTRACT`], [`CONTRACT_VERSION`], [`FINGERPRINT`],
-//! [`TIMEOUT_MS`] and, when tracing, [`TRACEPARENT`]. Replies that are errors
+//! Requests from the generated clients carry [`FINGERPRINT`], [`TIMEOUT_MS`]
+//! and, when the caller has a trace context, [`TRACEPARENT`]; the subject
+//! names the contract and the method. Hand-written clients may also send
+//! [`CONTRACT`], which hosts check against the subject. Replies that are errors
 //! carry [`STATUS`]; their body is a MessagePack map `{kind, message}` (see
 //! [`Error::to_wire`](crate::Error::to_wire)). A reply without [`STATUS`] (or
 //! with status `200`) is a success whose body is the method's MessagePack
 //! encoded return value.
 
-/// The contract's wire name, e.g. `counter`.
+/// The contract's wire name, e.g. `counter`: optional, checked against the
+/// subject when present.
 pub const CONTRACT: &str = "Lattice-Contract";
-/// The contract version the caller was built against, as decimal text.
-pub const CONTRACT_VERSION: &str = "Lattice-Contract-Version";
 /// The contract fingerprint the caller was built against: 16 lowercase hex
 /// digits. A mismatch is answered with a `contract_mismatch` error.
 pub const FINGERPRINT: &str = "Lattice-Fingerprint";

@@ -592,7 +592,6 @@ pub(crate) async fn call(ctx: &Context, args: CallArgs) -> anyhow::Result<()> {
     let payload = lattice::json::args_from_json(info, &json)?;
     let client = lattice::Client::new(nats, &ctx.lattice)?;
     let mut call = lattice::RawCall::new(&actor.name, &contract.name, method, payload.into());
-    call.version = Some(contract.version);
     call.fingerprint = contract.fingerprint_value();
     call.idempotent = info.idempotent;
     call.oneway = info.oneway;
