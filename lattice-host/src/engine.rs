@@ -19,8 +19,16 @@ pub(crate) fn new_engine(options: &HostOptions) -> Result<Engine, Error> {
     config.max_wasm_stack(options.max_wasm_stack);
     config.async_stack_size(options.max_wasm_stack + (1 << 20));
     if options.pooling {
-        let mut pool = PoolingAllocationConfig::default();
         let n = options.pool_instances;
+        check_map_count(n)?;
+        if !fast_memories_fit(n) {
+            // Past a few thousand slots, 4 GiB reservations no longer fit in
+            // a process's address space: reserve what an instance may use,
+            // and let compiled code check bounds explicitly.
+            config.memory_reservation(options.pool_memory);
+            config.memory_guard_size(SMALL_GUARD);
+        }
+        let mut pool = PoolingAllocationConfig::default();
         pool.total_core_instances(n);
         pool.total_memories(n);
         pool.total_tables(n);
@@ -36,6 +44,53 @@ pub(crate) fn new_engine(options: &HostOptions) -> Result<Engine, Error> {
             format!("cannot create the wasmtime engine: {e:#}"),
         )
     })
+}
+
+/// The address space of one pooled memory with wasmtime's defaults on 64-bit
+/// hosts: a 4 GiB reservation (compiled code then needs no bounds checks)
+/// and a 32 MiB guard region.
+const FAST_SLOT: u64 = (4 << 30) + (32 << 20);
+
+/// The share of the 128 TiB user address space of x86-64 and aarch64
+/// Linux processes that pooled memories may take with fast slots.
+const FAST_BUDGET: u64 = 32 << 40;
+
+/// The guard region after each memory when reservations are small.
+const SMALL_GUARD: u64 = 2 << 20;
+
+/// Whether `n` pooled memories fit with 4 GiB reservations: up to about
+/// 8,000 instances.
+pub(crate) fn fast_memories_fit(n: u32) -> bool {
+    u64::from(n) * FAST_SLOT <= FAST_BUDGET
+}
+
+/// Memory mappings a pooled instance may need: its memory slot split around
+/// its accessible pages and copy-on-write image, and its fiber stack's
+/// guard page.
+const MAPS_PER_INSTANCE: u64 = 5;
+
+/// Fails early, with the fix, when the kernel's limit on memory mappings
+/// (`vm.max_map_count`, 65,530 by default) is too low for `n` pooled
+/// instances: wasmtime would fail later with a bare "out of memory".
+fn check_map_count(n: u32) -> Result<(), Error> {
+    let Some(limit) = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+    else {
+        return Ok(());
+    };
+    let needed = u64::from(n) * MAPS_PER_INSTANCE + 10_000;
+    if needed > limit {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "a pool of {n} instances needs up to {needed} memory mappings, and this \
+                 kernel allows {limit}: raise the limit (`sysctl -w vm.max_map_count={needed}`) \
+                 or lower pool_instances"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Advances the engine's epoch every tick, on a thread of its own, until

@@ -367,3 +367,36 @@ async fn the_compiled_module_cache_skips_compilation() {
         .unwrap();
     assert_eq!(codec::decode::<String>(&reply).unwrap(), "cached");
 }
+
+#[tokio::test]
+async fn large_pools_use_small_reservations_and_too_large_ones_fail_clearly() {
+    // 9,000 slots of 4 GiB would not fit the address-space budget: the host
+    // reserves each instance's maximum instead, and guest code checks its
+    // bounds explicitly. Out-of-bounds accesses still trap.
+    let host = Host::new(
+        HostOptions::new()
+            .pool_instances(9_000)
+            .pool_memory(16 << 20)
+            .module_cache(Some(support::shared_cache())),
+    )
+    .unwrap();
+    host.start_actor_file(
+        "echo",
+        support::wasm("example-echo-actor"),
+        ActorLimits::new().max_memory(16 << 20),
+    )
+    .await
+    .unwrap();
+    let payload = codec::encode(&std::collections::BTreeMap::from([("text", "small")])).unwrap();
+    let reply = host
+        .invoke(Call::new("echo", "echo", "echo", &payload))
+        .await
+        .unwrap();
+    assert_eq!(codec::decode::<String>(&reply).unwrap(), "small");
+
+    // A pool the kernel's mapping limit cannot hold is refused up front,
+    // with the fix in the message.
+    let err = Host::new(HostOptions::new().pool_instances(50_000_000)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
+    assert!(err.message().contains("vm.max_map_count"), "{err}");
+}
