@@ -21,6 +21,13 @@ use futures_util::StreamExt;
 use lattice_host::{ActorLimits, Call, Host, HostOptions};
 use support::nats::{self, NatsServer};
 
+/// Whether a section runs: `LATTICE_BENCH_ONLY=transport,a2a,density`
+/// picks some; all run by default.
+fn section(name: &str) -> bool {
+    std::env::var("LATTICE_BENCH_ONLY")
+        .map_or(true, |only| only.split(',').any(|s| s.trim() == name))
+}
+
 fn scale(n: usize) -> usize {
     if std::env::var_os("LATTICE_BENCH_QUICK").is_some() {
         (n / 10).max(50)
@@ -85,14 +92,26 @@ where
     percentiles(samples)
 }
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+/// Resident memory: (all, anonymous) bytes. The rest is file and shared
+/// memory: the pages of compiled code and of copy-on-write memory images
+/// that an instance has read, counted once per mapping though shared.
+fn rss_bytes() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (field("VmRSS:"), field("RssAnon:"))
+}
+
+/// The process's memory mappings (against `vm.max_map_count`).
+fn mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count())
 }
 
 fn bench_host(lattice: &str, id: &str, pool_instances: u32) -> Host {
@@ -150,7 +169,24 @@ async fn run() {
     let client = nats::connect(&url).await;
     let echo = EchoClient::new(client.clone(), "bench", "echo").expect("client");
 
-    for size in [64usize, 4096, 65536] {
+    // Only lattice calls, for profiling: `LATTICE_BENCH_ONLY=profile perf record ...`.
+    if std::env::var("LATTICE_BENCH_ONLY").is_ok_and(|only| only == "profile") {
+        let data = vec![7u8; 64];
+        let rate = throughput(200_000, 64, || async {
+            echo.echo_bytes(data.clone()).await.expect("echo");
+        })
+        .await;
+        println!("profile: {rate:.0} calls/s");
+    }
+    if section("decompose") {
+        decompose(&url, server.pid(), &client, &echo, &mut table).await;
+    }
+    let sizes: &[usize] = if section("transport") {
+        &[64, 4096, 65536]
+    } else {
+        &[]
+    };
+    for &size in sizes {
         let data = vec![7u8; size];
         let raw = || {
             let client = client.clone();
@@ -203,6 +239,33 @@ async fn run() {
         }
     }
 
+    if section("a2a") {
+        actor_to_actor(&url, &client, &relay_module, &counter_module, &mut table).await;
+    }
+    if section("density") {
+        density(&hostile_module, &[1_000, 10_000], 3_000, &mut table).await;
+    }
+    // 100,000 instances: only when asked for by name, as it needs
+    // `sysctl -w vm.max_map_count=600000` (the host says so otherwise).
+    if std::env::var("LATTICE_BENCH_ONLY").is_ok_and(|only| only.contains("density100k")) {
+        density(&hostile_module, &[100_000], 60_000, &mut table).await;
+    }
+    host.shutdown().await;
+    println!(
+        "\n{} measures; machine: {} cores, {}",
+        table.0.len(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+}
+
+async fn actor_to_actor(
+    url: &str,
+    client: &async_nats::Client,
+    relay_module: &std::path::Path,
+    counter_module: &std::path::Path,
+    table: &mut Table,
+) {
     // --- Actor to actor: relay -> counter, in process and across hosts,
     // measured at the host (Host::invoke) so that no client hop is counted;
     // the cost of the inner call is relay's time minus counter's own.
@@ -254,12 +317,12 @@ async fn run() {
     );
     // Across hosts: relay on `one`, counter only on `two`.
     a2a.stop_actor("counter").await.expect("stops");
-    a2a.join(nats::connect(&url).await).await.expect("joins");
+    a2a.join(nats::connect(url).await).await.expect("joins");
     let two = bench_host("a2a", "two", 64);
     two.start_actor_file("counter", &counter_module, ActorLimits::new())
         .await
         .expect("counter");
-    two.join(nats::connect(&url).await).await.expect("joins");
+    two.join(nats::connect(url).await).await.expect("joins");
     let counter = CounterClient::new(client.clone(), "a2a", "counter").expect("client");
     support::eventually(Duration::from_secs(5), || counter.get())
         .await
@@ -280,10 +343,35 @@ async fn run() {
         ),
     );
 
+    a2a.shutdown().await;
+    two.shutdown().await;
+}
+
+async fn density(
+    hostile_module: &std::path::Path,
+    counts: &[u32],
+    sleep_ms: u64,
+    table: &mut Table,
+) {
     // --- Density: RSS of idle instances, each having served one call: that
-    // many calls at once (each sleeps 3 s), so that each gets an instance.
-    for count in [1_000u32, 10_000] {
-        let dense = bench_host("dense", "d", count + 16);
+    // many calls at once (each sleeps), so that each gets an instance.
+    for &count in counts {
+        let started = Instant::now();
+        let maps_before = mappings();
+        let dense = match Host::new(
+            HostOptions::new()
+                .lattice("dense")
+                .host_id("d")
+                .pool_instances(count + 16)
+                .pool_memory(32 << 20)
+                .module_cache(Some(support::shared_cache())),
+        ) {
+            Ok(host) => host,
+            Err(e) => {
+                println!("{count} instances: {e}");
+                continue;
+            }
+        };
         dense
             .start_actor_file(
                 "idle",
@@ -292,7 +380,7 @@ async fn run() {
             )
             .await
             .expect("starts");
-        let payload = lattice::codec::encode(&BTreeMap::from([("ms", 3000u64)])).expect("encodes");
+        let payload = lattice::codec::encode(&BTreeMap::from([("ms", sleep_ms)])).expect("encodes");
         let before = rss_bytes();
         let calls: Vec<_> = (0..count)
             .map(|_| {
@@ -311,35 +399,146 @@ async fn run() {
         }
         let idle = dense.idle_instances("idle").unwrap_or(0);
         let after = rss_bytes();
-        let grown = after.saturating_sub(before);
+        let each = |bytes: u64| bytes as f64 / 1024.0 / idle.max(1) as f64;
+        let (all, anon) = (
+            after.0.saturating_sub(before.0),
+            after.1.saturating_sub(before.1),
+        );
         table.row(
             format!("RSS, {idle} idle instances"),
-            format!("{} MiB total", after >> 20),
-            format!("{} MiB added", grown >> 20),
+            format!("{} MiB added", all >> 20),
+            format!("{:.1} KiB each", each(all)),
+            format!("anon {:.1} KiB", each(anon)),
+        );
+        table.row(
+            format!("{idle} instances: mappings, time"),
+            format!("{} mappings", mappings().saturating_sub(maps_before)),
+            format!("{:.1} s", started.elapsed().as_secs_f64()),
             format!(
-                "{:.1} KiB each",
-                grown as f64 / 1024.0 / f64::from(idle.max(1) as u32)
+                "{:.1} each",
+                mappings().saturating_sub(maps_before) as f64 / idle.max(1) as f64
             ),
         );
         dense.shutdown().await;
     }
-    host.shutdown().await;
-    a2a.shutdown().await;
-    two.shutdown().await;
-    println!(
-        "\n{} measures; machine: {} cores, {}",
-        table.0.len(),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(
-                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
-                    .split(':')
-                    .nth(1)
-                    .unwrap_or("")
-                    .trim()
-                    .to_owned())
-            )
-            .unwrap_or_default()
-    );
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// Where the wire path's cost goes: raw request/reply with the headers a
+/// lattice call carries, with a queue group, with a task per message.
+async fn decompose(
+    url: &str,
+    server: Option<u32>,
+    client: &async_nats::Client,
+    echo: &EchoClient,
+    table: &mut Table,
+) {
+    let responder = nats::connect(url).await;
+    let mut plain = responder.subscribe("bench.hdr").await.expect("subscribes");
+    let mut queue = responder
+        .queue_subscribe("bench.queue", "q".into())
+        .await
+        .expect("subscribes");
+    let mut spawn = responder
+        .queue_subscribe("bench.spawn", "q".into())
+        .await
+        .expect("subscribes");
+    responder.flush().await.expect("flush");
+    let r = responder.clone();
+    tokio::spawn(async move {
+        while let Some(m) = plain.next().await {
+            let _ = r.publish(m.reply.unwrap(), m.payload).await;
+        }
+    });
+    let r = responder.clone();
+    tokio::spawn(async move {
+        while let Some(m) = queue.next().await {
+            let _ = r.publish(m.reply.unwrap(), m.payload).await;
+        }
+    });
+    let r = responder.clone();
+    tokio::spawn(async move {
+        while let Some(m) = spawn.next().await {
+            let r = r.clone();
+            tokio::spawn(async move {
+                let _ = r.publish(m.reply.unwrap(), m.payload).await;
+            });
+        }
+    });
+    let mut one = async_nats::HeaderMap::new();
+    one.insert("Lattice-Fingerprint", "0123456789abcdef");
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Lattice-Contract", "echo");
+    headers.insert("Lattice-Contract-Version", "1");
+    headers.insert("Lattice-Fingerprint", "0123456789abcdef");
+    headers.insert("traceparent", lattice::client::new_traceparent().as_str());
+    headers.insert("Lattice-Timeout-Ms", "5000");
+    let data = bytes::Bytes::from(vec![7u8; 64]);
+    let n = scale(20_000);
+    // CPU seconds of the server and of this process per call.
+    let cpu = |pid: &str| -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / 100.0
+    };
+    let server = server.map_or("0".to_owned(), |p| p.to_string());
+    let mark = || (cpu(&server), cpu("self"));
+    let mut report = |what: &str, rate: f64, before: (f64, f64), after: (f64, f64)| {
+        let per = |a: f64, b: f64| (b - a) / n as f64 * 1e6;
+        table.row(
+            format!("64 in flight, 64 B: {what}"),
+            format!("{rate:.0}/s"),
+            format!("server {:.1} us", per(before.0, after.0)),
+            format!("us {:.1} us", per(before.1, after.1)),
+        );
+    };
+    let before = mark();
+    let rate = throughput(n, 64, || async {
+        client
+            .request("bench.raw", data.clone())
+            .await
+            .expect("raw");
+    })
+    .await;
+    report("raw, no headers", rate, before, mark());
+    for (what, subject, headers) in [
+        ("raw, 1 header", "bench.hdr", &one),
+        ("raw, 5 headers", "bench.hdr", &headers),
+        ("5 headers, queue group", "bench.queue", &headers),
+        ("5 headers, queue, task per call", "bench.spawn", &headers),
+    ] {
+        let before = mark();
+        let rate = throughput(n, 64, || async {
+            let request = async_nats::Request::new()
+                .payload(data.clone())
+                .headers(headers.clone());
+            client.send_request(subject, request).await.expect("reply");
+        })
+        .await;
+        report(what, rate, before, mark());
+    }
+    let before = mark();
+    let rate = throughput(n, 64, || async {
+        echo.echo_bytes(data.to_vec()).await.expect("echo");
+    })
+    .await;
+    report("lattice echo", rate, before, mark());
 }
