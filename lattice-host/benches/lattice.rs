@@ -109,6 +109,31 @@ fn rss_bytes() -> (u64, u64) {
     (field("VmRSS:"), field("RssAnon:"))
 }
 
+/// Resident bytes in mappings of exactly `size` bytes: the fiber stacks of
+/// the pooling allocator are the only ones of their size.
+fn resident_in_mappings_of(size: u64) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut total = 0;
+    let mut matching = false;
+    for line in smaps.lines() {
+        let kb = |rest: &str| -> u64 {
+            rest.split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+                * 1024
+        };
+        if let Some(rest) = line.strip_prefix("Size:") {
+            matching = kb(rest) == size;
+        } else if let Some(rest) = line.strip_prefix("Rss:")
+            && matching
+        {
+            total += kb(rest);
+        }
+    }
+    total
+}
+
 /// The process's memory mappings (against `vm.max_map_count`).
 fn mappings() -> usize {
     std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count())
@@ -246,9 +271,9 @@ async fn run() {
         density(&hostile_module, &[1_000, 10_000], 3_000, &mut table).await;
     }
     // 100,000 instances: only when asked for by name, as it needs
-    // `sysctl -w vm.max_map_count=600000` (the host says so otherwise).
+    // `sysctl -w vm.max_map_count=605000` (the host says so otherwise).
     if std::env::var("LATTICE_BENCH_ONLY").is_ok_and(|only| only.contains("density100k")) {
-        density(&hostile_module, &[100_000], 60_000, &mut table).await;
+        density(&hostile_module, &[100_000], 30_000, &mut table).await;
     }
     host.shutdown().await;
     println!(
@@ -376,7 +401,9 @@ async fn density(
             .start_actor_file(
                 "idle",
                 &hostile_module,
-                ActorLimits::new().max_instances(count),
+                ActorLimits::new()
+                    .max_instances(count)
+                    .timeout(Duration::from_millis(sleep_ms * 2)),
             )
             .await
             .expect("starts");
@@ -399,6 +426,8 @@ async fn density(
         }
         let idle = dense.idle_instances("idle").unwrap_or(0);
         let after = rss_bytes();
+        // The host's fiber stacks: max_wasm_stack (512 KiB) + 1 MiB each.
+        let stacks = resident_in_mappings_of((512 << 10) + (1 << 20));
         let each = |bytes: u64| bytes as f64 / 1024.0 / idle.max(1) as f64;
         let (all, anon) = (
             after.0.saturating_sub(before.0),
@@ -409,6 +438,12 @@ async fn density(
             format!("{} MiB added", all >> 20),
             format!("{:.1} KiB each", each(all)),
             format!("anon {:.1} KiB", each(anon)),
+        );
+        table.row(
+            format!("{idle} instances: fiber stacks"),
+            format!("{} MiB", stacks >> 20),
+            format!("{:.1} KiB each", each(stacks)),
+            String::new(),
         );
         table.row(
             format!("{idle} instances: mappings, time"),
