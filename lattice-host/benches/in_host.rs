@@ -11,6 +11,9 @@
 #[allow(unreachable_pub)]
 mod support;
 
+#[path = "common/raw_echo.rs"]
+mod raw_echo;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -21,14 +24,6 @@ use wasmtime::{
 };
 
 const SIZES: [usize; 2] = [64, 4096];
-
-/// The smallest echo guest: the host writes the input at 0, the guest copies
-/// it to 64 KiB, the host reads it back.
-const RAW_ECHO: &str = r#"(module
-  (memory (export "memory") 2)
-  (func (export "echo") (param $len i32) (result i32)
-    (memory.copy (i32.const 65536) (i32.const 0) (local.get $len))
-    (local.get $len)))"#;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -57,30 +52,15 @@ fn echo_host(rt: &tokio::runtime::Runtime) -> Host {
 fn echo(c: &mut Criterion) {
     let mut group = c.benchmark_group("echo");
     // Raw wasmtime: copy in, call, copy out.
-    let engine = Engine::default();
-    let module = Module::new(&engine, wat::parse_str(RAW_ECHO).expect("wat")).expect("compiles");
-    let mut store = Store::new(&engine, ());
-    let instance = Linker::new(&engine)
-        .instantiate(&mut store, &module)
-        .expect("instantiates");
-    let memory = instance.get_memory(&mut store, "memory").expect("memory");
-    let func = instance
-        .get_typed_func::<i32, i32>(&mut store, "echo")
-        .expect("echo");
+    let mut raw = raw_echo::RawEcho::new();
     let rt = runtime();
     let host = echo_host(&rt);
     for size in SIZES {
         group.throughput(Throughput::Bytes(size as u64));
         let input = vec![7u8; size];
         let mut output = vec![0u8; size];
-        group.bench_with_input(BenchmarkId::new("raw_wasmtime", size), &size, |b, &size| {
-            b.iter(|| {
-                memory.write(&mut store, 0, &input).expect("write");
-                let len = func.call(&mut store, size as i32).expect("call");
-                memory
-                    .read(&store, 65536, &mut output[..len as usize])
-                    .expect("read");
-            });
+        group.bench_with_input(BenchmarkId::new("raw_wasmtime", size), &size, |b, _| {
+            b.iter(|| raw.call(&input, &mut output));
         });
         // The host: encode nothing (the payload is ready), dispatch into the
         // actor (decode the arguments, run, encode the reply), return bytes.

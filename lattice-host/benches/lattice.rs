@@ -28,6 +28,12 @@ fn section(name: &str) -> bool {
         .map_or(true, |only| only.split(',').any(|s| s.trim() == name))
 }
 
+/// Whether a section that never runs by default was asked for by name
+/// (`profile`, `density100k`).
+fn asked_for(name: &str) -> bool {
+    std::env::var("LATTICE_BENCH_ONLY").is_ok_and(|only| only.split(',').any(|s| s.trim() == name))
+}
+
 fn scale(n: usize) -> usize {
     if std::env::var_os("LATTICE_BENCH_QUICK").is_some() {
         (n / 10).max(50)
@@ -195,7 +201,7 @@ async fn run() {
     let echo = EchoClient::new(client.clone(), "bench", "echo").expect("client");
 
     // Only lattice calls, for profiling: `LATTICE_BENCH_ONLY=profile perf record ...`.
-    if std::env::var("LATTICE_BENCH_ONLY").is_ok_and(|only| only == "profile") {
+    if asked_for("profile") {
         let data = vec![7u8; 64];
         let rate = throughput(200_000, 64, || async {
             echo.echo_bytes(data.clone()).await.expect("echo");
@@ -272,7 +278,7 @@ async fn run() {
     }
     // 100,000 instances: only when asked for by name, as it needs
     // `sysctl -w vm.max_map_count=605000` (the host says so otherwise).
-    if std::env::var("LATTICE_BENCH_ONLY").is_ok_and(|only| only.contains("density100k")) {
+    if asked_for("density100k") {
         density(&hostile_module, &[100_000], 30_000, &mut table).await;
     }
     host.shutdown().await;
@@ -511,13 +517,18 @@ async fn decompose(
         }
     });
     let mut one = async_nats::HeaderMap::new();
-    one.insert("Lattice-Fingerprint", "0123456789abcdef");
+    one.insert(lattice::headers::FINGERPRINT, "0123456789abcdef");
     let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Lattice-Contract", "echo");
+    // The five headers lattice requests carried before they were cut to two
+    // (the version header has no constant any more).
+    headers.insert(lattice::headers::CONTRACT, "echo");
     headers.insert("Lattice-Contract-Version", "1");
-    headers.insert("Lattice-Fingerprint", "0123456789abcdef");
-    headers.insert("traceparent", lattice::client::new_traceparent().as_str());
-    headers.insert("Lattice-Timeout-Ms", "5000");
+    headers.insert(lattice::headers::FINGERPRINT, "0123456789abcdef");
+    headers.insert(
+        lattice::headers::TRACEPARENT,
+        lattice::client::new_traceparent().as_str(),
+    );
+    headers.insert(lattice::headers::TIMEOUT_MS, "5000");
     let data = bytes::Bytes::from(vec![7u8; 64]);
     let n = scale(20_000);
     // CPU seconds of the server and of this process per call.

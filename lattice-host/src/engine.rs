@@ -60,7 +60,7 @@ const SMALL_GUARD: u64 = 2 << 20;
 
 /// Whether `n` pooled memories fit with 4 GiB reservations: up to about
 /// 8,000 instances.
-pub(crate) fn fast_memories_fit(n: u32) -> bool {
+fn fast_memories_fit(n: u32) -> bool {
     u64::from(n) * FAST_SLOT <= FAST_BUDGET
 }
 

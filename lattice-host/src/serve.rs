@@ -41,8 +41,12 @@ impl Serving {
     /// Unsubscribes, so that new calls go to other hosts, and waits for the
     /// loops to end; calls already taken are finished on tasks of their own.
     pub(crate) async fn stop(self) {
+        let mut tasks = Vec::with_capacity(self.loops.len());
         for (stop, task) in self.loops {
             let _ = stop.send(());
+            tasks.push(task);
+        }
+        for task in tasks {
             let _ = task.await;
         }
     }

@@ -372,7 +372,7 @@ async fn the_compiled_module_cache_skips_compilation() {
 async fn large_pools_use_small_reservations_and_too_large_ones_fail_clearly() {
     // 9,000 slots of 4 GiB would not fit the address-space budget: the host
     // reserves each instance's maximum instead, and guest code checks its
-    // bounds explicitly. Out-of-bounds accesses still trap.
+    // bounds explicitly.
     let host = Host::new(
         HostOptions::new()
             .pool_instances(9_000)

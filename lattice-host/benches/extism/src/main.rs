@@ -18,15 +18,10 @@ use std::time::{Duration, Instant};
 
 use lattice_host::{ActorLimits, Call, Host, HostOptions};
 
-const SIZES: [usize; 3] = [64, 4096, 65536];
+#[path = "../../common/raw_echo.rs"]
+mod raw_echo;
 
-/// The smallest echo guest: the host writes the input at 0, the guest copies
-/// it to 64 KiB, the host reads it back. The same as in the `in_host` bench.
-const RAW_ECHO: &str = r#"(module
-  (memory (export "memory") 3)
-  (func (export "echo") (param $len i32) (result i32)
-    (memory.copy (i32.const 65536) (i32.const 0) (local.get $len))
-    (local.get $len)))"#;
+const SIZES: [usize; 3] = [64, 4096, 65536];
 
 /// Calls per timed batch, and batches; the figure is the median batch's
 /// mean, which a noisy machine moves least.
@@ -43,14 +38,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
 
     // Raw wasmtime 48, the engine the host runs on.
-    let engine = wasmtime::Engine::default();
-    let module = wasmtime::Module::new(&engine, wat::parse_str(RAW_ECHO)?)?;
-    let mut store = wasmtime::Store::new(&engine, ());
-    let instance = wasmtime::Linker::new(&engine).instantiate(&mut store, &module)?;
-    let memory = instance
-        .get_memory(&mut store, "memory")
-        .ok_or_else(|| anyhow::anyhow!("no memory"))?;
-    let func = instance.get_typed_func::<i32, i32>(&mut store, "echo")?;
+    let mut raw_echo = raw_echo::RawEcho::new();
 
     // The Lattice host with the echo actor.
     let host = Host::new(HostOptions::new().pool_instances(16))?;
@@ -68,13 +56,7 @@ fn main() -> anyhow::Result<()> {
     for size in SIZES {
         let input = vec![7u8; size];
         let mut output = vec![0u8; size];
-        let raw = median(|| {
-            memory.write(&mut store, 0, &input).expect("write");
-            let len = func.call(&mut store, size as i32).expect("call");
-            memory
-                .read(&store, 65536, &mut output[..len as usize])
-                .expect("read");
-        });
+        let raw = median(|| raw_echo.call(&input, &mut output));
         let payload = lattice::codec::encode(&BTreeMap::from([(
             "data",
             serde_bytes::ByteBuf::from(input.clone()),
