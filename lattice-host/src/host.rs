@@ -2,9 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
@@ -92,7 +90,9 @@ pub(crate) struct Actor {
     pub(crate) contracts: Vec<ContractInfo>,
     pub(crate) limits: ActorLimits,
     pub(crate) pre: InstancePre<InstanceState>,
-    idle: Mutex<Vec<Warm>>,
+    /// Boxed: a call moves the instance out and back, a pointer each way.
+    #[expect(clippy::vec_box, reason = "each call moves an instance out and back")]
+    idle: Mutex<Vec<Box<Warm>>>,
     /// The instance limit now: starts at `limits.max_instances`, changed by
     /// [`Host::scale_actor`]; `permits` holds as many permits.
     instances: AtomicU32,
@@ -171,8 +171,6 @@ impl<'a> Call<'a> {
         self
     }
 }
-
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 impl Host {
     /// Creates a host: the engine (with the pooling allocator unless turned
@@ -788,12 +786,16 @@ impl HostInner {
     }
 
     /// Invokes an actor; `outer` is the deadline of the calling actor, if any.
-    pub(crate) fn invoke<'a>(
-        self: &'a Arc<Self>,
-        call: Call<'a>,
+    ///
+    /// The rare steps (waiting for a busy instance, creating one, reporting a
+    /// failed one) are boxed, so that the future of a call to a warm instance
+    /// stays small: it is moved and allocated once per call.
+    pub(crate) async fn invoke(
+        self: &Arc<Self>,
+        call: Call<'_>,
         outer: Option<Instant>,
-    ) -> BoxFuture<'a, Result<Vec<u8>, Error>> {
-        Box::pin(async move {
+    ) -> Result<Vec<u8>, Error> {
+        {
             let mut actor = self.actor(call.actor).ok_or_else(|| {
                 Error::new(
                     ErrorKind::NoResponders,
@@ -819,8 +821,12 @@ impl HostInner {
                         .unwrap_or(actor.limits.timeout)
                         .min(actor.limits.timeout);
                 let deadline = outer.map_or(own, |o| o.min(own));
-                match tokio::time::timeout_at(deadline, actor.permits.clone().acquire_owned()).await
-                {
+                // An instance free now needs no timer.
+                if let Ok(permit) = actor.permits.clone().try_acquire_owned() {
+                    break (actor, deadline, permit);
+                }
+                let wait = tokio::time::timeout_at(deadline, actor.permits.clone().acquire_owned());
+                match Box::pin(wait).await {
                     Ok(Ok(permit)) => break (actor, deadline, permit),
                     // Stopped, or updated: then the new module takes the call.
                     Ok(Err(_closed)) => match self.actor(call.actor) {
@@ -842,9 +848,8 @@ impl HostInner {
             let warm = actor.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let mut warm = match warm {
                 Some(warm) => warm,
-                None => instance::instantiate(self, &actor).await?,
+                None => Box::pin(instance::instantiate(self, &actor)).await?,
             };
-            let started = Instant::now();
             let outcome = warm.call(&actor, call, deadline).await;
             let error = match &outcome {
                 Ok(Err(e)) | Err(e) => Some(e),
@@ -852,7 +857,7 @@ impl HostInner {
             };
             actor
                 .stats
-                .record(call.contract, call.method, started.elapsed(), error);
+                .record(call.contract, call.method, now.elapsed(), error);
             match outcome {
                 Ok(reply) => {
                     actor
@@ -866,7 +871,7 @@ impl HostInner {
                 // next call gets a fresh one.
                 Err(failure) => {
                     tracing::warn!(actor = %actor.name, error = %failure, "instance dropped");
-                    serve::emit(
+                    let failed = serve::emit(
                         self,
                         "actor_failed",
                         serde_json::json!({
@@ -875,12 +880,12 @@ impl HostInner {
                             "kind": failure.kind().as_str(),
                             "message": failure.message(),
                         }),
-                    )
-                    .await;
+                    );
+                    Box::pin(failed).await;
                     Err(failure)
                 }
             }
-        })
+        }
     }
 
     pub(crate) fn weak(self: &Arc<Self>) -> Weak<HostInner> {

@@ -400,7 +400,7 @@ fn read_text(caller: &Caller<'_, InstanceState>, ptr: u32, len: u32) -> wasmtime
 }
 
 /// Creates a fresh instance of `actor`, ready for calls.
-pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<Warm, Error> {
+pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<Box<Warm>, Error> {
     let state = InstanceState {
         wasi: WasiCtxBuilder::new().build_p1(),
         limiter: MemoryLimiter {
@@ -461,7 +461,7 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
         .map_err(typed)?;
     // The input buffer is allocated by the first call, so that a fresh
     // instance runs no guest code beyond its initializer.
-    Ok(Warm {
+    Ok(Box::new(Warm {
         store,
         memory,
         dispatch,
@@ -470,7 +470,7 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
         free,
         scratch: 0,
         scratch_len: 0,
-    })
+    }))
 }
 
 fn setup_failed(actor: &Actor, e: &dyn std::fmt::Display) -> Error {
@@ -596,15 +596,16 @@ impl Warm {
         }
         if total32 > self.scratch_len {
             let want = total32.next_power_of_two().max(FIRST_SCRATCH);
+            // Boxed: rare, and it keeps the future of every call small.
             if self.scratch_len > 0 {
-                self.free
-                    .call_async(&mut self.store, (self.scratch, self.scratch_len))
-                    .await
-                    .map_err(|e| call_failed(actor, &self.store, e, "freeing its input buffer"))?;
+                Box::pin(
+                    self.free
+                        .call_async(&mut self.store, (self.scratch, self.scratch_len)),
+                )
+                .await
+                .map_err(|e| call_failed(actor, &self.store, e, "freeing its input buffer"))?;
             }
-            let ptr = self
-                .alloc
-                .call_async(&mut self.store, want)
+            let ptr = Box::pin(self.alloc.call_async(&mut self.store, want))
                 .await
                 .map_err(|e| call_failed(actor, &self.store, e, "allocating its input buffer"))?;
             if ptr == 0 {
@@ -637,27 +638,24 @@ impl Warm {
         input[contract.len()..contract.len() + method.len()].copy_from_slice(method);
         input[contract.len() + method.len()..].copy_from_slice(payload);
 
-        let packed = self
-            .dispatch
-            .call_async(
-                &mut self.store,
-                (
-                    self.scratch,
-                    contract.len() as u32,
-                    method.len() as u32,
-                    payload.len() as u32,
-                    call.fingerprint.unwrap_or(0),
-                ),
+        let dispatch = self.dispatch.call_async(
+            &mut self.store,
+            (
+                self.scratch,
+                contract.len() as u32,
+                method.len() as u32,
+                payload.len() as u32,
+                call.fingerprint.unwrap_or(0),
+            ),
+        );
+        let packed = dispatch.await.map_err(|e| {
+            call_failed(
+                actor,
+                &self.store,
+                e,
+                &format!("running {}.{}", call.contract, call.method),
             )
-            .await
-            .map_err(|e| {
-                call_failed(
-                    actor,
-                    &self.store,
-                    e,
-                    &format!("running {}.{}", call.contract, call.method),
-                )
-            })?;
+        })?;
         let (_, len, is_error) = abi::unpack(packed);
         if len as usize > actor.limits.max_payload {
             return Ok(Err(Error::new(

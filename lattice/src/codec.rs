@@ -17,10 +17,8 @@
 //! # Ok::<(), lattice::Error>(())
 //! ```
 
-use std::io::Cursor;
-
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize as _, Serialize};
 
 use crate::error::{Error, ErrorKind};
 
@@ -58,19 +56,35 @@ pub fn decode_as<T: DeserializeOwned>(
     bytes: &[u8],
     what: &dyn std::fmt::Display,
 ) -> Result<T, Error> {
-    let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
+    // Straight from the slice: strings and `bin` are read in place, not
+    // copied through an intermediate buffer first.
+    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
     let value = T::deserialize(&mut de).map_err(|e| Error::decode(what, e))?;
-    let used = de.get_ref().position() as usize;
-    if used != bytes.len() {
-        return Err(Error::new(
-            ErrorKind::Decode,
-            format!(
-                "could not decode {what}: {} unexpected bytes after the value",
-                bytes.len() - used
-            ),
-        ));
+    // The slice reader does not tell how far it got; that the next marker
+    // cannot be read (no byte left) says the value filled `bytes`.
+    match serde::de::IgnoredAny::deserialize(&mut de) {
+        Err(rmp_serde::decode::Error::InvalidMarkerRead(e))
+            if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Ok(value)
+        }
+        _ => Err(trailing_bytes(bytes, what)),
     }
-    Ok(value)
+}
+
+/// The error for a value followed by more bytes, with how many.
+#[cold]
+fn trailing_bytes(bytes: &[u8], what: &dyn std::fmt::Display) -> Error {
+    // Cold path: measure the first value again, with a reader that counts.
+    let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(bytes));
+    let extra = match serde::de::IgnoredAny::deserialize(&mut de) {
+        Ok(_) => bytes.len() - de.position() as usize,
+        Err(_) => bytes.len(),
+    };
+    Error::new(
+        ErrorKind::Decode,
+        format!("could not decode {what}: {extra} unexpected bytes after the value"),
+    )
 }
 
 /// Decodes a method's arguments map; an empty payload is an empty map.
@@ -150,6 +164,12 @@ mod tests {
         let err = decode::<u32>(b"").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Decode);
         let err = decode::<u32>(&[0x01, 0x02]).unwrap_err();
+        assert!(err.message().contains("1 unexpected bytes"), "{err}");
+        // A whole value after the first, and a value cut short, are both
+        // trailing bytes.
+        let err = decode::<u32>(&[0x01, 0x92, 0x01, 0x02]).unwrap_err();
+        assert!(err.message().contains("3 unexpected bytes"), "{err}");
+        let err = decode::<u32>(&[0x01, 0xc4]).unwrap_err();
         assert!(err.message().contains("1 unexpected bytes"), "{err}");
         let err = decode::<String>(&[0xc1]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Decode);
