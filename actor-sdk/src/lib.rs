@@ -53,7 +53,7 @@ mod log;
 pub use lattice;
 pub use lattice::abi::LogLevel;
 pub use lattice::{Contract, Error, ErrorKind};
-pub use log::log;
+pub use log::{log, log_enabled};
 
 /// Publishes `payload` as an event on `subject`, under the actor's lattice:
 /// the host sends it to `lattice.{lattice}.pub.{subject}`.

@@ -91,6 +91,7 @@ mod imports {
             payload_len: usize,
         ) -> u64;
         pub(super) fn log(level: i32, msg: *const u8, msg_len: usize);
+        pub(super) fn log_enabled(level: i32) -> i32;
         pub(super) fn panic(msg: *const u8, msg_len: usize);
     }
 }
@@ -162,6 +163,13 @@ pub(crate) fn log(level: LogLevel, message: &str) {
     unsafe { imports::log(level as i32, message.as_ptr(), message.len()) }
 }
 
+/// Whether the host records lines at `level`.
+#[cfg(target_family = "wasm")]
+pub(crate) fn log_enabled(level: LogLevel) -> bool {
+    // SAFETY: a call with a plain integer; the host reads no guest memory.
+    unsafe { imports::log_enabled(level as i32) != 0 }
+}
+
 /// Hands the panic message to the host before the guest traps.
 #[cfg(target_family = "wasm")]
 pub(crate) fn panic(message: &str) {
@@ -193,6 +201,11 @@ pub(crate) fn publish(subject: &str, _payload: &[u8]) -> Result<(), Error> {
 #[cfg(not(target_family = "wasm"))]
 pub(crate) fn log(level: LogLevel, message: &str) {
     eprintln!("[{level:?}] {message}");
+}
+
+#[cfg(not(target_family = "wasm"))]
+pub(crate) fn log_enabled(_level: LogLevel) -> bool {
+    true
 }
 
 #[cfg(not(target_family = "wasm"))]

@@ -1,6 +1,7 @@
 //! In-process benchmarks (criterion), each against its physical limit in the
 //! same run: a raw wasmtime call into a minimal echo guest vs the host's
-//! invoke of the echo actor; a raw `InstancePre` instantiation vs the host's
+//! invoke of the echo actor; one actor calling another on the same host;
+//! a raw `InstancePre` instantiation vs the host's
 //! fresh instance; module load from the cache vs a cold compile; the codec.
 //!
 //! `cargo bench -p lattice-host --bench in_host`; run with `RUST_BACKTRACE`
@@ -77,6 +78,51 @@ fn echo(c: &mut Criterion) {
             });
         });
     }
+    group.finish();
+}
+
+/// A call from one actor to another on the same host: relay's `add_to`
+/// calls counter's `add` through the host's `call` import. The inner call
+/// costs relay's time minus counter's own.
+fn actor_to_actor(c: &mut Criterion) {
+    use example_counter_contract::CounterAddArgs;
+    use example_relay_contract::RelayAddToArgs;
+    let mut group = c.benchmark_group("actor_to_actor");
+    let rt = runtime();
+    let host = Host::new(
+        HostOptions::new()
+            .pool_instances(64)
+            .module_cache(Some(support::shared_cache())),
+    )
+    .expect("a host");
+    for actor in ["counter", "relay"] {
+        rt.block_on(host.start_actor_file(
+            actor,
+            support::wasm(&format!("example-{actor}-actor")),
+            ActorLimits::new(),
+        ))
+        .expect("starts");
+    }
+    let add = lattice::codec::encode(&CounterAddArgs { by: 1 }).expect("encodes");
+    let add_to = lattice::codec::encode(&RelayAddToArgs {
+        counter: "counter".into(),
+        by: 1,
+    })
+    .expect("encodes");
+    group.bench_function("counter_add", |b| {
+        b.to_async(&rt).iter(|| async {
+            host.invoke(Call::new("counter", "counter", "add", &add))
+                .await
+                .expect("add")
+        });
+    });
+    group.bench_function("relay_add_to", |b| {
+        b.to_async(&rt).iter(|| async {
+            host.invoke(Call::new("relay", "relay", "add_to", &add_to))
+                .await
+                .expect("add_to")
+        });
+    });
     group.finish();
 }
 
@@ -205,6 +251,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = echo, instantiate, module_load, codec
+    targets = echo, actor_to_actor, instantiate, module_load, codec
 }
 criterion_main!(benches);

@@ -140,6 +140,42 @@ fn resident_in_mappings_of(size: u64) -> u64 {
     total
 }
 
+/// Resident and anonymous (copied-on-write) bytes of the instances' memory
+/// images: the mappings of a compiled module that appear at least `count`
+/// times, one per instance.
+fn resident_in_images(count: usize) -> (u64, u64) {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut groups: BTreeMap<u64, (usize, u64, u64)> = BTreeMap::new();
+    let mut size = None;
+    for line in smaps.lines() {
+        let kb = |rest: &str| -> u64 {
+            rest.split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+                * 1024
+        };
+        // A mapping's first line starts with its address range, `a-b`.
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            size = line.ends_with(".cwasm").then_some(0);
+        } else if let Some(rest) = line.strip_prefix("Size:")
+            && let Some(s) = size.as_mut()
+        {
+            *s = kb(rest);
+            groups.entry(*s).or_default().0 += 1;
+        } else if let (Some(s), Some(rest)) = (size, line.strip_prefix("Rss:")) {
+            groups.entry(s).or_default().1 += kb(rest);
+        } else if let (Some(s), Some(rest)) = (size, line.strip_prefix("Anonymous:")) {
+            groups.entry(s).or_default().2 += kb(rest);
+        }
+    }
+    groups
+        .values()
+        .filter(|(maps, _, _)| *maps >= count)
+        .fold((0, 0), |(r, a), (_, rss, anon)| (r + rss, a + anon))
+}
+
 /// The process's memory mappings (against `vm.max_map_count`).
 fn mappings() -> usize {
     std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count())
@@ -444,6 +480,13 @@ async fn density(
             format!("{} MiB added", all >> 20),
             format!("{:.1} KiB each", each(all)),
             format!("anon {:.1} KiB", each(anon)),
+        );
+        let (image, image_anon) = resident_in_images(idle);
+        table.row(
+            format!("{idle} instances: memory images"),
+            format!("{} MiB", image >> 20),
+            format!("{:.1} KiB each", each(image)),
+            format!("anon {:.1} KiB", each(image_anon)),
         );
         table.row(
             format!("{idle} instances: fiber stacks"),

@@ -240,6 +240,33 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
     linker
         .func_wrap(
             abi::IMPORT_MODULE,
+            abi::LOG_ENABLED,
+            |_: Caller<'_, InstanceState>, level: i32| -> i32 {
+                let enabled = match LogLevel::from_i32(level) {
+                    LogLevel::Trace => {
+                        tracing::enabled!(target: "lattice::actor", tracing::Level::TRACE)
+                    }
+                    LogLevel::Debug => {
+                        tracing::enabled!(target: "lattice::actor", tracing::Level::DEBUG)
+                    }
+                    LogLevel::Info => {
+                        tracing::enabled!(target: "lattice::actor", tracing::Level::INFO)
+                    }
+                    LogLevel::Warn => {
+                        tracing::enabled!(target: "lattice::actor", tracing::Level::WARN)
+                    }
+                    LogLevel::Error => {
+                        tracing::enabled!(target: "lattice::actor", tracing::Level::ERROR)
+                    }
+                };
+                i32::from(enabled)
+            },
+        )
+        .map_err(setup)?;
+
+    linker
+        .func_wrap(
+            abi::IMPORT_MODULE,
             abi::PANIC,
             |mut caller: Caller<'_, InstanceState>,
              msg: u32,

@@ -400,3 +400,27 @@ async fn large_pools_use_small_reservations_and_too_large_ones_fail_clearly() {
     assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
     assert!(err.message().contains("vm.max_map_count"), "{err}");
 }
+
+#[tokio::test]
+async fn log_lines_below_the_hosts_level_are_not_even_formatted() {
+    let host = started().await;
+    for (filter, expected) in [
+        ("lattice::actor=info", &["info", "warn", "error"][..]),
+        (
+            "lattice::actor=trace",
+            &["trace", "debug", "info", "warn", "error"][..],
+        ),
+        ("lattice::actor=off", &[][..]),
+    ] {
+        // This test's calls run on its thread: a subscriber for this thread
+        // decides what the host records.
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .finish();
+        let _scope = tracing::subscriber::set_default(subscriber);
+        let reply = invoke(&host, "log_each_level", &NoArgs {}).await.unwrap();
+        let formatted: Vec<String> = codec::decode(&reply).unwrap();
+        assert_eq!(formatted, expected, "with {filter}");
+    }
+}

@@ -38,6 +38,7 @@
 //! | [`TAKE_REPLY`] | `(ptr: i32)` | copies the pending reply of the last [`CALL`] or [`PUBLISH`] to `ptr` |
 //! | [`PUBLISH`] | `(subject, subject_len, payload, payload_len: i32) -> i64` | publishes an event; a packed reply length: an error, or 0 |
 //! | [`LOG`] | `(level: i32, msg: i32, msg_len: i32)` | logs a line through the host's `tracing` |
+//! | [`LOG_ENABLED`] | `(level: i32) -> i32` | 1 if a line at `level` would be recorded, else 0 |
 //! | [`PANIC`] | `(msg: i32, msg_len: i32)` | records the panic message before the guest traps |
 //!
 //! `timeout_ms` 0 means "the caller's own deadline". `flags` bit 0 is
@@ -69,6 +70,9 @@ pub const TAKE_REPLY: &str = "take_reply";
 pub const PUBLISH: &str = "publish";
 /// Host import: log.
 pub const LOG: &str = "log";
+/// Import: whether the host records log lines at a level, so that a guest
+/// formats no line nobody reads.
+pub const LOG_ENABLED: &str = "log_enabled";
 /// Host import: record a panic message.
 pub const PANIC: &str = "panic";
 

@@ -26,6 +26,19 @@ pub trait Hostile {
     fn echo(&self, data: Vec<u8>) -> Vec<u8>;
     /// Sleeps `ms` milliseconds (a slow call), then returns `ms`.
     fn sleep(&self, ms: u64) -> u64;
+    /// Logs a line at each level; returns the levels whose lines were
+    /// formatted (the others the host does not record).
+    fn log_each_level(&self) -> Vec<String>;
+}
+
+/// Records, when formatted, that its level's line was built.
+struct Noted<'a>(&'a std::cell::RefCell<Vec<String>>, &'static str);
+
+impl std::fmt::Display for Noted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.borrow_mut().push(self.1.to_owned());
+        f.write_str(self.1)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -88,6 +101,16 @@ impl Hostile for HostileActor {
     fn sleep(&self, ms: u64) -> u64 {
         std::thread::sleep(std::time::Duration::from_millis(ms));
         ms
+    }
+
+    fn log_each_level(&self) -> Vec<String> {
+        let formatted = std::cell::RefCell::new(Vec::new());
+        lattice_actor::trace!("{}", Noted(&formatted, "trace"));
+        lattice_actor::debug!("{}", Noted(&formatted, "debug"));
+        lattice_actor::info!("{}", Noted(&formatted, "info"));
+        lattice_actor::warn!("{}", Noted(&formatted, "warn"));
+        lattice_actor::error!("{}", Noted(&formatted, "error"));
+        formatted.into_inner()
     }
 }
 
