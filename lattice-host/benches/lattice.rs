@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use example_counter_contract::{CounterAddArgs, CounterClient};
-use example_echo_contract::EchoClient;
+use example_echo_contract::{Echo, EchoClient};
 use example_relay_contract::RelayAddToArgs;
 use futures_util::StreamExt;
 use lattice_host::{ActorLimits, Call, Host, HostOptions};
@@ -537,6 +537,15 @@ async fn decompose(
         .queue_subscribe("bench.spawn", "q".into())
         .await
         .expect("subscribes");
+    // A stand-in for an actor named `raw`, answering every call with the
+    // same reply: the generated client's own cost against a raw responder.
+    let mut stand_in = responder
+        .queue_subscribe("lattice.bench.rpc.raw.>", "raw".into())
+        .await
+        .expect("subscribes");
+    let reply = bytes::Bytes::from(
+        lattice::codec::encode(&serde_bytes::ByteBuf::from(vec![7u8; 64])).expect("encodes"),
+    );
     responder.flush().await.expect("flush");
     let r = responder.clone();
     tokio::spawn(async move {
@@ -548,6 +557,12 @@ async fn decompose(
     tokio::spawn(async move {
         while let Some(m) = queue.next().await {
             let _ = r.publish(m.reply.unwrap(), m.payload).await;
+        }
+    });
+    let r = responder.clone();
+    tokio::spawn(async move {
+        while let Some(m) = stand_in.next().await {
+            let _ = r.publish(m.reply.unwrap(), reply.clone()).await;
         }
     });
     let r = responder.clone();
@@ -624,6 +639,42 @@ async fn decompose(
         .await;
         report(what, rate, before, mark());
     }
+    // The two halves of a lattice call: the generated client against the
+    // raw stand-in, and a raw request with the client's two headers to the
+    // host's echo actor.
+    let stand_in = EchoClient::new(client.clone(), "bench", "raw").expect("client");
+    let before = mark();
+    let rate = throughput(n, 64, || async {
+        stand_in.echo_bytes(data.to_vec()).await.expect("stand-in");
+    })
+    .await;
+    report("lattice client, raw responder", rate, before, mark());
+    let mut two = async_nats::HeaderMap::new();
+    two.insert(
+        lattice::headers::FINGERPRINT,
+        format!("{:016x}", <dyn Echo as lattice::Contract>::FINGERPRINT),
+    );
+    two.insert(lattice::headers::TIMEOUT_MS, "5000");
+    let args = bytes::Bytes::from(
+        lattice::codec::encode(&BTreeMap::from([(
+            "data",
+            serde_bytes::ByteBuf::from(vec![7u8; 64]),
+        )]))
+        .expect("encodes"),
+    );
+    let before = mark();
+    let rate = throughput(n, 64, || async {
+        let request = async_nats::Request::new()
+            .payload(args.clone())
+            .headers(two.clone());
+        let reply = client
+            .send_request("lattice.bench.rpc.echo.echo.echo_bytes", request)
+            .await
+            .expect("reply");
+        assert!(reply.headers.is_none(), "an error reply");
+    })
+    .await;
+    report("raw client, 2 headers, lattice host", rate, before, mark());
     let before = mark();
     let rate = throughput(n, 64, || async {
         echo.echo_bytes(data.to_vec()).await.expect("echo");
