@@ -795,13 +795,23 @@ impl HostInner {
         call: Call<'_>,
         outer: Option<Instant>,
     ) -> Result<Vec<u8>, Error> {
+        let actor = self.actor(call.actor).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoResponders,
+                format!("no actor named `{}` is running on this host", call.actor),
+            )
+        })?;
+        self.invoke_actor(actor, call, outer).await
+    }
+
+    /// [`HostInner::invoke`] of an actor already looked up by name.
+    pub(crate) async fn invoke_actor(
+        self: &Arc<Self>,
+        mut actor: Arc<Actor>,
+        call: Call<'_>,
+        outer: Option<Instant>,
+    ) -> Result<Vec<u8>, Error> {
         {
-            let mut actor = self.actor(call.actor).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NoResponders,
-                    format!("no actor named `{}` is running on this host", call.actor),
-                )
-            })?;
             let now = Instant::now();
             let (actor, deadline, _permit) = loop {
                 if call.payload.len() > actor.limits.max_payload {

@@ -134,9 +134,17 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
                 i32,
             )| {
                 Box::new(async move {
-                    let actor = read_str(&caller, actor, actor_len, "actor name")?;
-                    let contract = read_str(&caller, contract, contract_len, "contract name")?;
-                    let method = read_str(&caller, method, method_len, "method name")?;
+                    // The three names in one string: one allocation, not three.
+                    let mut names = String::new();
+                    let mut ends = [0; 3];
+                    for (end, (ptr, len, what)) in ends.iter_mut().zip([
+                        (actor, actor_len, "actor name"),
+                        (contract, contract_len, "contract name"),
+                        (method, method_len, "method name"),
+                    ]) {
+                        names.push_str(read_str(&caller, ptr, len, what)?);
+                        *end = names.len();
+                    }
                     let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
                     let host = caller.data().host.upgrade();
                     let traceparent = caller.data().traceparent.clone();
@@ -145,9 +153,8 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
                         deadline = deadline.min(Instant::now() + std::time::Duration::from_millis(timeout_ms));
                     }
                     let outgoing = Outgoing {
-                        actor,
-                        contract,
-                        method,
+                        names,
+                        ends: [ends[0], ends[1]],
                         payload,
                         fingerprint: (fingerprint != 0).then_some(fingerprint),
                         deadline,
@@ -160,7 +167,7 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
                         Some(host) if outgoing.oneway => {
                             tokio::spawn(async move {
                                 if let Err(e) = outgoing.send(&host).await {
-                                    tracing::debug!(actor = %outgoing.actor, error = %e, "oneway call failed");
+                                    tracing::debug!(actor = outgoing.actor(), error = %e, "oneway call failed");
                                 }
                             });
                             Ok(Vec::new())
@@ -196,7 +203,7 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
             |mut caller: Caller<'_, InstanceState>,
              (subject, subject_len, payload, payload_len): (u32, u32, u32, u32)| {
                 Box::new(async move {
-                    let subject = read_str(&caller, subject, subject_len, "subject")?;
+                    let subject = read_str(&caller, subject, subject_len, "subject")?.to_owned();
                     let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
                     let host = caller.data().host.upgrade();
                     let actor = caller.data().actor.clone();
@@ -283,9 +290,10 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
 
 /// A call from a guest to another actor.
 struct Outgoing {
-    actor: String,
-    contract: String,
-    method: String,
+    /// The actor, contract and method names, back to back.
+    names: String,
+    /// Where the actor and the contract names end in `names`.
+    ends: [usize; 2],
     payload: Vec<u8>,
     fingerprint: Option<u64>,
     deadline: Instant,
@@ -295,13 +303,25 @@ struct Outgoing {
 }
 
 impl Outgoing {
+    fn actor(&self) -> &str {
+        &self.names[..self.ends[0]]
+    }
+
+    fn contract(&self) -> &str {
+        &self.names[self.ends[0]..self.ends[1]]
+    }
+
+    fn method(&self) -> &str {
+        &self.names[self.ends[1]..]
+    }
+
     /// Dispatches in process when the callee runs on this host (unless turned
     /// off), over NATS when the host has joined a lattice, and otherwise
     /// reports that nobody runs the callee.
     async fn send(&self, host: &Arc<HostInner>) -> Result<Vec<u8>, Error> {
-        let local = host.actor(&self.actor).is_some();
+        let local = host.actor(self.actor());
         match host.connected() {
-            Some(connected) if !(local && host.options().in_process) => {
+            Some(connected) if !(local.is_some() && host.options().in_process) => {
                 host.stats
                     .guest_calls_over_nats
                     .fetch_add(1, Ordering::Relaxed);
@@ -309,9 +329,9 @@ impl Outgoing {
                 let reply = connected
                     .client
                     .request(RawCall {
-                        actor: &self.actor,
-                        contract: &self.contract,
-                        method: &self.method,
+                        actor: self.actor(),
+                        contract: self.contract(),
+                        method: self.method(),
                         fingerprint: self.fingerprint,
                         payload: self.payload.clone().into(),
                         idempotent: self.idempotent,
@@ -326,14 +346,18 @@ impl Outgoing {
                 host.stats
                     .guest_calls_in_process
                     .fetch_add(1, Ordering::Relaxed);
-                let mut call = Call::new(&self.actor, &self.contract, &self.method, &self.payload);
+                let mut call =
+                    Call::new(self.actor(), self.contract(), self.method(), &self.payload);
                 if let Some(fp) = self.fingerprint {
                     call = call.fingerprint(fp);
                 }
                 if let Some(tp) = &self.traceparent {
                     call = call.traceparent(tp);
                 }
-                host.invoke(call, Some(self.deadline)).await
+                match local {
+                    Some(actor) => host.invoke_actor(actor, call, Some(self.deadline)).await,
+                    None => host.invoke(call, Some(self.deadline)).await,
+                }
             }
         }
     }
@@ -409,16 +433,14 @@ fn read<'c>(
         })
 }
 
-fn read_str(
-    caller: &Caller<'_, InstanceState>,
+fn read_str<'c>(
+    caller: &'c Caller<'_, InstanceState>,
     ptr: u32,
     len: u32,
     what: &str,
-) -> wasmtime::Result<String> {
+) -> wasmtime::Result<&'c str> {
     let bytes = read(caller, ptr, len, what)?;
-    std::str::from_utf8(bytes)
-        .map(str::to_owned)
-        .map_err(|_| AbiViolation(format!("the {what} is not UTF-8")).into())
+    std::str::from_utf8(bytes).map_err(|_| AbiViolation(format!("the {what} is not UTF-8")).into())
 }
 
 fn read_text(caller: &Caller<'_, InstanceState>, ptr: u32, len: u32) -> wasmtime::Result<String> {

@@ -199,8 +199,11 @@ async fn handle(host: &Arc<HostInner>, message: Message) {
 /// Validates a call from the wire and invokes the actor.
 async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error> {
     let bad = |what: String| Error::new(ErrorKind::Decode, what);
-    let tokens: Vec<&str> = message.subject.split('.').collect();
-    let [_, _, _, actor, contract, method] = tokens.as_slice() else {
+    let mut tokens = message.subject.split('.');
+    let mut next = || tokens.next();
+    let (Some(_), Some(_), Some(_), Some(actor), Some(contract), Some(method), None) =
+        (next(), next(), next(), next(), next(), next(), next())
+    else {
         return Err(Error::new(
             ErrorKind::InvalidName,
             format!(
@@ -245,7 +248,7 @@ async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error>
         )?)),
     };
     if let Some(named) = named
-        && named != *contract
+        && named != contract
     {
         return Err(bad(format!(
             "the {} header names contract {named:?} but the subject names {contract:?}",

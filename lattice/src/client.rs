@@ -128,7 +128,7 @@ impl Client {
         validate(NameKind::Actor, actor)?;
         validate(NameKind::Contract, contract)?;
         validate(NameKind::Method, method)?;
-        let subject = format!(
+        let mut subject = format!(
             "{}.{}.rpc.{actor}.{contract}.{method}",
             crate::subject::ROOT,
             self.lattice
@@ -187,11 +187,19 @@ impl Client {
                 remaining
             };
             headers.insert(headers::TIMEOUT_MS, attempt.as_millis().to_string());
+            // A call that is not retried has one attempt: it takes the
+            // headers and subject rather than copying them (each copy is
+            // several allocations).
+            let (attempt_headers, attempt_subject) = if call.idempotent {
+                (headers.clone(), subject.clone())
+            } else {
+                (std::mem::take(&mut headers), std::mem::take(&mut subject))
+            };
             let request = async_nats::Request::new()
                 .payload(call.payload.clone())
-                .headers(headers.clone())
+                .headers(attempt_headers)
                 .timeout(Some(attempt));
-            let result = match self.nats.send_request(subject.clone(), request).await {
+            let result = match self.nats.send_request(attempt_subject, request).await {
                 Ok(message) => reply_result(message),
                 Err(e) => Err(self.request_error(e, actor, &what(), attempt)),
             };
