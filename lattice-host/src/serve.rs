@@ -1,20 +1,19 @@
-//! Serving actors on NATS: a few queue subscriptions per actor, each
-//! running its calls in its own task, bounded concurrency, typed error
-//! replies, draining on stop, lifecycle events.
+//! Serving actors on NATS: one queue subscription per actor, bounded
+//! concurrency, typed error replies, draining on stop, lifecycle events.
 //!
-//! A call runs inside the task of the subscription that received it rather
-//! than on a task of its own: handing every message to a new task woke
-//! another worker thread per call and cost more CPU than the call itself
-//! (the `decompose` section of the `lattice` bench measures it). Calls
-//! still overlap: each loop polls all the calls it has taken, and an actor
-//! has one loop per core (up to [`MAX_LOOPS`]), so its calls spread over the
-//! runtime's threads.
+//! A call runs inside the subscription's task until it first has to wait:
+//! most calls finish there, with no task of their own and no other thread
+//! woken (a task per message cost more CPU than the call itself; the
+//! `decompose` section of the `lattice` bench measures it, and so did a
+//! subscription per core, which woke the other worker for every other
+//! message). A call that waits (a busy guest yielding at an epoch tick, a
+//! call to another actor over NATS) goes on on a task of its own, on any
+//! worker, so long calls run in parallel and never hold up short ones.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, Subscriber};
-use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use lattice::{Error, ErrorKind, headers};
 use tokio::sync::{Semaphore, oneshot};
@@ -29,26 +28,18 @@ pub(crate) struct Connected {
     pub(crate) inflight: Arc<Semaphore>,
 }
 
-/// The most subscriptions (and serving tasks) of one actor on one host.
-pub(crate) const MAX_LOOPS: usize = 4;
-
-/// The subscription tasks of one actor.
+/// The subscription task of one actor.
 pub(crate) struct Serving {
-    loops: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
 }
 
 impl Serving {
     /// Unsubscribes, so that new calls go to other hosts, and waits for the
-    /// loops to end; calls already taken are finished on tasks of their own.
+    /// loop to end; calls that were waiting finish on their own tasks.
     pub(crate) async fn stop(self) {
-        let mut tasks = Vec::with_capacity(self.loops.len());
-        for (stop, task) in self.loops {
-            let _ = stop.send(());
-            tasks.push(task);
-        }
-        for task in tasks {
-            let _ = task.await;
-        }
+        let _ = self.stop.send(());
+        let _ = self.task.await;
     }
 }
 
@@ -59,42 +50,27 @@ pub(crate) async fn serve(
     actor: &str,
 ) -> Result<Serving, Error> {
     let subject = lattice::subject::rpc_filter(host.lattice(), actor)?;
-    let count = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_LOOPS);
-    let mut subs = Vec::with_capacity(count);
-    for _ in 0..count {
-        let sub = connected
-            .nats
-            .queue_subscribe(subject.clone(), actor.to_owned())
-            .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Transport,
-                    format!("cannot subscribe to {subject}: {e}"),
-                )
-                .with_source(e)
-            })?;
-        subs.push(sub);
-    }
-    // Make sure the server has the subscription before callers are told the
-    // actor runs.
-    connected.nats.flush().await.map_err(|e| {
+    let failed = |e: &dyn std::fmt::Display| {
         Error::new(
             ErrorKind::Transport,
             format!("cannot subscribe to {subject}: {e}"),
         )
-        .with_source(e)
-    })?;
-    let loops = subs
-        .into_iter()
-        .map(|sub| {
-            let (stop, stopped) = oneshot::channel();
-            let task = tokio::spawn(serve_loop(Arc::downgrade(host), sub, stopped));
-            (stop, task)
-        })
-        .collect();
-    Ok(Serving { loops })
+    };
+    let sub = connected
+        .nats
+        .queue_subscribe(subject.clone(), actor.to_owned())
+        .await
+        .map_err(|e| failed(&e).with_source(e))?;
+    // Make sure the server has the subscription before callers are told the
+    // actor runs.
+    connected
+        .nats
+        .flush()
+        .await
+        .map_err(|e| failed(&e).with_source(e))?;
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(serve_loop(Arc::downgrade(host), sub, stopped));
+    Ok(Serving { stop, task })
 }
 
 type Running = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -104,7 +80,6 @@ async fn serve_loop(
     mut sub: Subscriber,
     mut stopped: oneshot::Receiver<()>,
 ) {
-    let mut calls: FuturesUnordered<Running> = FuturesUnordered::new();
     loop {
         tokio::select! {
             biased;
@@ -112,19 +87,25 @@ async fn serve_loop(
                 let _ = sub.unsubscribe().await;
                 break;
             }
-            Some(()) = calls.next(), if !calls.is_empty() => {}
             message = sub.next() => {
                 let (Some(message), Some(host)) = (message, host.upgrade()) else { break };
-                if let Some(call) = accept(host, message).await {
-                    calls.push(call);
+                if let Some(mut call) = accept(host, message).await {
+                    // Most calls finish in their first poll, here; a call
+                    // that has to wait (a busy guest yielding at an epoch
+                    // tick, a call to another actor over NATS) goes on on a
+                    // task of its own, on any worker, and the loop takes
+                    // the next message. The actor's drain waits for those
+                    // (they hold its permits).
+                    let first = std::future::poll_fn(|cx| {
+                        std::task::Poll::Ready(call.as_mut().poll(cx))
+                    })
+                    .await;
+                    if first.is_pending() {
+                        tokio::spawn(call);
+                    }
                 }
             }
         }
-    }
-    // The calls already taken finish on a task of their own; the actor's
-    // drain waits for them (up to its timeout).
-    if !calls.is_empty() {
-        tokio::spawn(async move { while calls.next().await.is_some() {} });
     }
 }
 

@@ -157,6 +157,50 @@ async fn a_saturated_host_answers_overloaded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_calls_do_not_hold_up_short_ones() {
+    let server = NatsServer::single();
+    let host = Host::new(support::lattice_options("long", "h")).unwrap();
+    host.start_actor_file(
+        "slow",
+        support::wasm("lattice-test-hostile"),
+        ActorLimits::new().max_instances(4),
+    )
+    .await
+    .unwrap();
+    host.join(nats::connect(&server.url()).await).await.unwrap();
+    let client = lattice::Client::new(nats::connect(&server.url()).await, "long").unwrap();
+    // A guest that burns CPU until its 1 s deadline, and one that sleeps.
+    let spin = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .request(lattice::RawCall {
+                    timeout: Some(Duration::from_secs(1)),
+                    ..lattice::RawCall::new("slow", "hostile", "spin", bytes::Bytes::new())
+                })
+                .await
+        }
+    });
+    let sleep = tokio::spawn({
+        let client = client.clone();
+        async move { sleep_call(&client, 1_000, Duration::from_secs(5)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..5 {
+        sleep_call(&client, 1, Duration::from_secs(5))
+            .await
+            .unwrap();
+    }
+    assert!(
+        !spin.is_finished() && !sleep.is_finished(),
+        "the short calls were answered only after the long ones"
+    );
+    let err = spin.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    sleep.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_on_a_leaf_node_calls_an_actor_on_the_hub() {
     let (hub, leaf) = nats::hub_and_leaf();
     let _host = host_with(
