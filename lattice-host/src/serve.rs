@@ -1,13 +1,13 @@
-//! Serving actors on NATS: one queue subscription per actor, bounded
-//! concurrency, typed error replies, draining on stop, lifecycle events.
+//! Serving actors on NATS: a queue subscription per core (up to
+//! [`MAX_LOOPS`]) per actor, bounded concurrency, typed error replies,
+//! draining on stop, lifecycle events.
 //!
-//! A call runs inside the subscription's task until it first has to wait:
-//! most calls finish there, with no task of their own and no other thread
-//! woken (a task per message cost more CPU than the call itself; the
-//! `decompose` section of the `lattice` bench measures it, and so did a
-//! subscription per core, which woke the other worker for every other
-//! message). A call that waits (a busy guest yielding at an epoch tick, a
-//! call to another actor over NATS) goes on on a task of its own, on any
+//! A call runs inside the task of the subscription that received it until
+//! it first has to wait: most calls finish there, with no task of their own
+//! (a task per message woke another worker thread per call and cost more
+//! CPU than the call itself; the `decompose` section of the `lattice` bench
+//! measures it). A call that waits (a busy guest yielding at an epoch tick,
+//! a call to another actor over NATS) goes on on a task of its own, on any
 //! worker, so long calls run in parallel and never hold up short ones.
 
 use std::sync::Arc;
@@ -28,22 +28,31 @@ pub(crate) struct Connected {
     pub(crate) inflight: Arc<Semaphore>,
 }
 
-/// The subscription task of one actor.
+/// The most subscriptions (and serving loops) of one actor on one host.
+pub(crate) const MAX_LOOPS: usize = 4;
+
+/// The subscription tasks of one actor.
 pub(crate) struct Serving {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+    loops: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 impl Serving {
     /// Unsubscribes, so that new calls go to other hosts, and waits for the
-    /// loop to end; calls that were waiting finish on their own tasks.
+    /// loops to end; calls that were waiting finish on their own tasks.
     pub(crate) async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
+        let mut tasks = Vec::with_capacity(self.loops.len());
+        for (stop, task) in self.loops {
+            let _ = stop.send(());
+            tasks.push(task);
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
     }
 }
 
-/// Subscribes `actor` on the lattice, queue group = the actor's name.
+/// Subscribes `actor` on the lattice, queue group = the actor's name: one
+/// subscription per core, up to [`MAX_LOOPS`].
 pub(crate) async fn serve(
     host: &Arc<HostInner>,
     connected: &Connected,
@@ -56,21 +65,34 @@ pub(crate) async fn serve(
             format!("cannot subscribe to {subject}: {e}"),
         )
     };
-    let sub = connected
-        .nats
-        .queue_subscribe(subject.clone(), actor.to_owned())
-        .await
-        .map_err(|e| failed(&e).with_source(e))?;
-    // Make sure the server has the subscription before callers are told the
-    // actor runs.
+    let count = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_LOOPS);
+    let mut subs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let sub = connected
+            .nats
+            .queue_subscribe(subject.clone(), actor.to_owned())
+            .await
+            .map_err(|e| failed(&e).with_source(e))?;
+        subs.push(sub);
+    }
+    // Make sure the server has the subscriptions before callers are told
+    // the actor runs.
     connected
         .nats
         .flush()
         .await
         .map_err(|e| failed(&e).with_source(e))?;
-    let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(serve_loop(Arc::downgrade(host), sub, stopped));
-    Ok(Serving { stop, task })
+    let loops = subs
+        .into_iter()
+        .map(|sub| {
+            let (stop, stopped) = oneshot::channel();
+            let task = tokio::spawn(serve_loop(Arc::downgrade(host), sub, stopped));
+            (stop, task)
+        })
+        .collect();
+    Ok(Serving { loops })
 }
 
 type Running = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
