@@ -20,7 +20,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{HeaderMap, RequestErrorKind};
+use async_nats::{HeaderMap, HeaderName, RequestErrorKind};
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -139,15 +139,21 @@ impl Client {
         // when there is one. Every header costs both ends a parse per call.
         let mut headers = HeaderMap::new();
         if let Some(fingerprint) = call.fingerprint {
-            headers.insert(headers::FINGERPRINT, format!("{fingerprint:016x}"));
+            headers.insert(
+                HeaderName::from_static(headers::FINGERPRINT),
+                format!("{fingerprint:016x}"),
+            );
         }
         if let Some(traceparent) = call.traceparent {
-            headers.insert(headers::TRACEPARENT, traceparent);
+            headers.insert(HeaderName::from_static(headers::TRACEPARENT), traceparent);
         }
         let what = || format!("{contract}.{method} on actor `{actor}`");
 
         if call.oneway {
-            headers.insert(headers::TIMEOUT_MS, timeout.as_millis().to_string());
+            headers.insert(
+                HeaderName::from_static(headers::TIMEOUT_MS),
+                timeout.as_millis().to_string(),
+            );
             return match self
                 .nats
                 .publish_with_headers(subject, headers, call.payload)
@@ -186,7 +192,10 @@ impl Client {
             } else {
                 remaining
             };
-            headers.insert(headers::TIMEOUT_MS, attempt.as_millis().to_string());
+            headers.insert(
+                HeaderName::from_static(headers::TIMEOUT_MS),
+                attempt.as_millis().to_string(),
+            );
             // A call that is not retried has one attempt: it takes the
             // headers and subject rather than copying them (each copy is
             // several allocations).
