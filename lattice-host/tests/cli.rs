@@ -370,3 +370,56 @@ fn lattice_build_builds_actors_for_wasm() {
     );
     assert!(module["bytes"].as_u64().unwrap() > 10_000);
 }
+
+#[test]
+fn the_cli_logs_in_to_servers_that_require_it() {
+    let user = nkeys::KeyPair::new_user();
+    let seed = user.seed().unwrap();
+    for (auth, config, login) in [
+        (
+            "user and password",
+            "authorization { user: lattice, password: s3cret }".to_owned(),
+            vec!["--nats-user", "lattice", "--nats-password", "s3cret"],
+        ),
+        (
+            "token",
+            "authorization { token: t0ken }".to_owned(),
+            vec!["--nats-token", "t0ken"],
+        ),
+        (
+            "nkey",
+            format!(
+                "authorization {{ users: [ {{ nkey: {} }} ] }}",
+                user.public_key()
+            ),
+            vec!["--nats-nkey", seed.as_str()],
+        ),
+    ] {
+        let server =
+            NatsServer::with_config(|port| format!("listen: 127.0.0.1:{port}\n{config}\n"));
+        let url = server.url();
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let common = ["--nats", url.as_str(), "--lattice", "auth"];
+
+        // Without credentials: refused, and the error says so.
+        let out = lattice(h, &[&["get", "hosts"][..], &common].concat());
+        assert!(
+            !out.status.success(),
+            "{auth}: connected without logging in"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert!(stderr.contains("authoriz"), "{auth}: {stderr}");
+        assert!(stderr.contains("--nats-user"), "{auth}: {stderr}");
+
+        // With them: a host joins and a command sees it.
+        let with: Vec<&str> = [&common[..], &login].concat();
+        let mut up = Up::spawn(h, &[&["--host-id", "a"][..], &with].concat());
+        assert_eq!(up.event()["host"], "a", "{auth}");
+        let hosts = json(h, &[&["get", "hosts"][..], &with].concat());
+        assert_eq!(hosts[0]["host"], "a", "{auth}");
+        up.interrupt();
+        assert_eq!(up.event()["event"], "down", "{auth}");
+        assert!(up.wait(), "{auth}: lattice up exits cleanly");
+    }
+}

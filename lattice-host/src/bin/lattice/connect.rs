@@ -148,11 +148,23 @@ impl NatsArgs {
                 .require_tls(true);
         }
         options.connect(url).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot connect to NATS at {url}: {e}\n\
-                 hint: start a lattice with `lattice up` (it runs a local nats-server), \
-                 or point --nats / LATTICE_NATS_URL at your NATS server"
-            )
+            let hint = match e.kind() {
+                async_nats::ConnectErrorKind::AuthorizationViolation
+                | async_nats::ConnectErrorKind::Authentication => {
+                    "the server wants credentials: pass --nats-user and --nats-password, \
+                     --nats-token, --nats-nkey or --nats-creds (or their LATTICE_NATS_* \
+                     variables)"
+                }
+                async_nats::ConnectErrorKind::Tls => {
+                    "check --tls-ca (the CA that signed the server's certificate) and, \
+                     for mutual TLS, --tls-cert and --tls-key"
+                }
+                _ => {
+                    "start a lattice with `lattice up` (it runs a local nats-server), \
+                     or point --nats / LATTICE_NATS_URL at your NATS server"
+                }
+            };
+            anyhow::anyhow!("cannot connect to NATS at {url}: {e}\nhint: {hint}")
         })
     }
 }
