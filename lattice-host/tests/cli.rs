@@ -423,3 +423,79 @@ fn the_cli_logs_in_to_servers_that_require_it() {
         assert!(up.wait(), "{auth}: lattice up exits cleanly");
     }
 }
+
+#[test]
+fn the_cli_speaks_tls_and_mutual_tls() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, pem: String| -> String {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let signed = |names: Vec<String>| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = signed(vec!["127.0.0.1".into(), "localhost".into()]);
+    let (client_cert, client_key) = signed(vec!["client".into()]);
+    let ca_file = write("ca.pem", ca.pem());
+    let server_cert = write("server.pem", server_cert);
+    let server_key = write("server-key.pem", server_key);
+    let client_cert = write("client.pem", client_cert);
+    let client_key = write("client-key.pem", client_key);
+
+    for (what, verify, login) in [
+        ("TLS", "", vec!["--tls-ca", ca_file.as_str()]),
+        (
+            "mutual TLS",
+            "verify: true",
+            vec![
+                "--tls-ca",
+                ca_file.as_str(),
+                "--tls-cert",
+                client_cert.as_str(),
+                "--tls-key",
+                client_key.as_str(),
+            ],
+        ),
+    ] {
+        let server = NatsServer::with_config(|port| {
+            format!(
+                "listen: 127.0.0.1:{port}\ntls {{\n cert_file: {server_cert:?}\n \
+                 key_file: {server_key:?}\n ca_file: {ca_file:?}\n {verify}\n}}\n"
+            )
+        });
+        let url = server.url();
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let common = ["--nats", url.as_str(), "--lattice", "tls"];
+
+        // Without the CA (and client certificate): refused, with the options
+        // to pass.
+        let out = lattice(h, &[&["get", "hosts"][..], &common].concat());
+        assert!(
+            !out.status.success(),
+            "{what}: connected without TLS options"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--tls-ca"), "{what}: {stderr}");
+
+        let with: Vec<&str> = [&common[..], &login].concat();
+        let mut up = Up::spawn(h, &[&["--host-id", "a"][..], &with].concat());
+        assert_eq!(up.event()["host"], "a", "{what}");
+        let hosts = json(h, &[&["get", "hosts"][..], &with].concat());
+        assert_eq!(hosts[0]["host"], "a", "{what}");
+        up.interrupt();
+        assert_eq!(up.event()["event"], "down", "{what}");
+        assert!(up.wait(), "{what}: lattice up exits cleanly");
+    }
+}

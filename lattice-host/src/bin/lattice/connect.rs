@@ -148,6 +148,10 @@ impl NatsArgs {
                 .require_tls(true);
         }
         options.connect(url).await.map_err(|e| {
+            // rustls' verdicts (an unknown issuer, a name mismatch) arrive as
+            // I/O errors.
+            let text = e.to_string().to_lowercase();
+            let tls = text.contains("certificate") || text.contains("tls");
             let hint = match e.kind() {
                 async_nats::ConnectErrorKind::AuthorizationViolation
                 | async_nats::ConnectErrorKind::Authentication => {
@@ -155,7 +159,7 @@ impl NatsArgs {
                      --nats-token, --nats-nkey or --nats-creds (or their LATTICE_NATS_* \
                      variables)"
                 }
-                async_nats::ConnectErrorKind::Tls => {
+                kind if tls || kind == async_nats::ConnectErrorKind::Tls => {
                     "check --tls-ca (the CA that signed the server's certificate) and, \
                      for mutual TLS, --tls-cert and --tls-key"
                 }
