@@ -115,6 +115,15 @@ fn rss_bytes() -> (u64, u64) {
     (field("VmRSS:"), field("RssAnon:"))
 }
 
+/// The bytes of a `/proc/self/smaps` field's value (`   24 kB`).
+fn kb(rest: &str) -> u64 {
+    rest.split_whitespace()
+        .next()
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
 /// Resident bytes in mappings of exactly `size` bytes: the fiber stacks of
 /// the pooling allocator are the only ones of their size.
 fn resident_in_mappings_of(size: u64) -> u64 {
@@ -122,13 +131,6 @@ fn resident_in_mappings_of(size: u64) -> u64 {
     let mut total = 0;
     let mut matching = false;
     for line in smaps.lines() {
-        let kb = |rest: &str| -> u64 {
-            rest.split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
-                * 1024
-        };
         if let Some(rest) = line.strip_prefix("Size:") {
             matching = kb(rest) == size;
         } else if let Some(rest) = line.strip_prefix("Rss:")
@@ -148,13 +150,6 @@ fn resident_in_images(count: usize) -> (u64, u64) {
     let mut groups: BTreeMap<u64, (usize, u64, u64)> = BTreeMap::new();
     let mut size = None;
     for line in smaps.lines() {
-        let kb = |rest: &str| -> u64 {
-            rest.split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
-                * 1024
-        };
         // A mapping's first line starts with its address range, `a-b`.
         let first = line.split_whitespace().next().unwrap_or("");
         if first.contains('-') && !first.ends_with(':') {

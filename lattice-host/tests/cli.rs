@@ -397,31 +397,30 @@ fn the_cli_logs_in_to_servers_that_require_it() {
     ] {
         let server =
             NatsServer::with_config(|port| format!("listen: 127.0.0.1:{port}\n{config}\n"));
-        let url = server.url();
         let home = tempfile::tempdir().unwrap();
-        let h = home.path();
-        let common = ["--nats", url.as_str(), "--lattice", "auth"];
 
-        // Without credentials: refused, and the error says so.
-        let out = lattice(h, &[&["get", "hosts"][..], &common].concat());
-        assert!(
-            !out.status.success(),
-            "{auth}: connected without logging in"
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        let stderr = refused_then_joins(home.path(), &server.url(), &login, auth);
         assert!(stderr.contains("authoriz"), "{auth}: {stderr}");
         assert!(stderr.contains("--nats-user"), "{auth}: {stderr}");
-
-        // With them: a host joins and a command sees it.
-        let with: Vec<&str> = [&common[..], &login].concat();
-        let mut up = Up::spawn(h, &[&["--host-id", "a"][..], &with].concat());
-        assert_eq!(up.event()["host"], "a", "{auth}");
-        let hosts = json(h, &[&["get", "hosts"][..], &with].concat());
-        assert_eq!(hosts[0]["host"], "a", "{auth}");
-        up.interrupt();
-        assert_eq!(up.event()["event"], "down", "{auth}");
-        assert!(up.wait(), "{auth}: lattice up exits cleanly");
     }
+}
+
+/// Against a server that wants `login`: a command without it is refused
+/// (its stderr, lowercased, is returned); with it, a host joins, a command
+/// sees it, and the host leaves cleanly.
+fn refused_then_joins(h: &Path, url: &str, login: &[&str], what: &str) -> String {
+    let common = ["--nats", url, "--lattice", "secure"];
+    let out = lattice(h, &[&["get", "hosts"][..], &common].concat());
+    assert!(!out.status.success(), "{what}: connected without {login:?}");
+    let with: Vec<&str> = [&common[..], login].concat();
+    let mut up = Up::spawn(h, &[&["--host-id", "a"][..], &with].concat());
+    assert_eq!(up.event()["host"], "a", "{what}");
+    let hosts = json(h, &[&["get", "hosts"][..], &with].concat());
+    assert_eq!(hosts[0]["host"], "a", "{what}");
+    up.interrupt();
+    assert_eq!(up.event()["event"], "down", "{what}");
+    assert!(up.wait(), "{what}: lattice up exits cleanly");
+    String::from_utf8_lossy(&out.stderr).to_lowercase()
 }
 
 #[test]
@@ -474,28 +473,11 @@ fn the_cli_speaks_tls_and_mutual_tls() {
                  key_file: {server_key:?}\n ca_file: {ca_file:?}\n {verify}\n}}\n"
             )
         });
-        let url = server.url();
         let home = tempfile::tempdir().unwrap();
-        let h = home.path();
-        let common = ["--nats", url.as_str(), "--lattice", "tls"];
 
         // Without the CA (and client certificate): refused, with the options
         // to pass.
-        let out = lattice(h, &[&["get", "hosts"][..], &common].concat());
-        assert!(
-            !out.status.success(),
-            "{what}: connected without TLS options"
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = refused_then_joins(home.path(), &server.url(), &login, what);
         assert!(stderr.contains("--tls-ca"), "{what}: {stderr}");
-
-        let with: Vec<&str> = [&common[..], &login].concat();
-        let mut up = Up::spawn(h, &[&["--host-id", "a"][..], &with].concat());
-        assert_eq!(up.event()["host"], "a", "{what}");
-        let hosts = json(h, &[&["get", "hosts"][..], &with].concat());
-        assert_eq!(hosts[0]["host"], "a", "{what}");
-        up.interrupt();
-        assert_eq!(up.event()["event"], "down", "{what}");
-        assert!(up.wait(), "{what}: lattice up exits cleanly");
     }
 }
