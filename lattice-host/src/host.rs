@@ -860,6 +860,9 @@ impl HostInner {
                 Some(warm) => warm,
                 None => Box::pin(instance::instantiate(self, &actor)).await?,
             };
+            // Statistics time the guest's call alone, not the wait for an
+            // instance or its creation.
+            let started = Instant::now();
             let outcome = warm.call(&actor, call, deadline).await;
             let error = match &outcome {
                 Ok(Err(e)) | Err(e) => Some(e),
@@ -867,7 +870,7 @@ impl HostInner {
             };
             actor
                 .stats
-                .record(call.contract, call.method, now.elapsed(), error);
+                .record(call.contract, call.method, started.elapsed(), error);
             match outcome {
                 Ok(reply) => {
                     actor

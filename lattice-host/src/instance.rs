@@ -135,16 +135,13 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
             )| {
                 Box::new(async move {
                     // The three names in one string: one allocation, not three.
-                    let mut names = String::new();
-                    let mut ends = [0; 3];
-                    for (end, (ptr, len, what)) in ends.iter_mut().zip([
-                        (actor, actor_len, "actor name"),
-                        (contract, contract_len, "contract name"),
-                        (method, method_len, "method name"),
-                    ]) {
-                        names.push_str(read_str(&caller, ptr, len, what)?);
-                        *end = names.len();
-                    }
+                    let parts = [
+                        read_str(&caller, actor, actor_len, "actor name")?,
+                        read_str(&caller, contract, contract_len, "contract name")?,
+                        read_str(&caller, method, method_len, "method name")?,
+                    ];
+                    let names = parts.concat();
+                    let ends = [parts[0].len(), parts[0].len() + parts[1].len()];
                     let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
                     let host = caller.data().host.upgrade();
                     let traceparent = caller.data().traceparent.clone();
@@ -154,7 +151,7 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
                     }
                     let outgoing = Outgoing {
                         names,
-                        ends: [ends[0], ends[1]],
+                        ends,
                         payload,
                         fingerprint: (fingerprint != 0).then_some(fingerprint),
                         deadline,
@@ -595,6 +592,7 @@ impl Warm {
     /// Reads the contracts the instance implements.
     pub(crate) async fn describe(&mut self, actor: &Actor) -> Result<Vec<ContractInfo>, Error> {
         self.store.data_mut().deadline = Instant::now() + actor.limits.timeout;
+        self.store.set_epoch_deadline(1);
         let packed = self
             .describe
             .call_async(&mut self.store, ())
@@ -631,6 +629,9 @@ impl Warm {
             Ok(n) => n,
             Err(e) => return Ok(Err(e)),
         };
+        // The epoch deadline is relative to the epoch when it is set: an
+        // instance idle for a tick would otherwise yield at its first check.
+        self.store.set_epoch_deadline(1);
         {
             let state = self.store.data_mut();
             state.deadline = deadline;

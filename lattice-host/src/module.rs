@@ -75,10 +75,11 @@ pub(crate) fn check_abi(bytes: &[u8]) -> Result<(), Error> {
         )));
     }
     match version {
-        Some(abi::VERSION) => Ok(()),
+        Some(found) if (abi::OLDEST_VERSION..=abi::VERSION).contains(&found) => Ok(()),
         Some(found) => Err(invalid(format!(
-            "the actor was built for lattice ABI version {found}; this host speaks version {}; \
-             rebuild the actor with a matching lattice-actor",
+            "the actor was built for lattice ABI version {found}; this host runs versions {} \
+             to {}; rebuild the actor with a matching lattice-actor",
+            abi::OLDEST_VERSION,
             abi::VERSION
         ))),
         None => Err(invalid(format!(
@@ -204,5 +205,17 @@ mod tests {
         .unwrap();
         let err = check_abi(&wasm).unwrap_err();
         assert!(err.message().contains("ABI version 7"), "{err}");
+        // Version 1 (before `log_enabled`) still runs.
+        let v1 = wat::parse_str(
+            r#"(module
+                (memory (export "memory") 1)
+                (func (export "lattice_alloc") (param i32) (result i32) i32.const 0)
+                (func (export "lattice_free") (param i32 i32))
+                (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64) i64.const 0)
+                (func (export "lattice_describe") (result i64) i64.const 0)
+                (@custom "lattice_abi" "\01\00\00\00"))"#,
+        )
+        .unwrap();
+        check_abi(&v1).unwrap();
     }
 }

@@ -7,8 +7,10 @@
 //! (a task per message woke another worker thread per call and cost more
 //! CPU than the call itself; the `decompose` section of the `lattice` bench
 //! measures it). A call that waits (a busy guest yielding at an epoch tick,
-//! a call to another actor over NATS) goes on on a task of its own, on any
-//! worker, so long calls run in parallel and never hold up short ones.
+//! a call to another actor over NATS) goes on on a task of its own, so that
+//! it no longer holds up the loop's short calls; that task first runs when
+//! the loop next waits for a message (or uses up tokio's budget), and from
+//! then on on any worker.
 
 use std::sync::Arc;
 use std::time::Duration;

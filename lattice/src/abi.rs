@@ -45,7 +45,12 @@
 //! [`CALL_ONEWAY`], bit 1 [`CALL_IDEMPOTENT`].
 
 /// The ABI version this crate speaks.
-pub const VERSION: u32 = 1;
+///
+/// Version 2 added the [`LOG_ENABLED`] import; a version-1 module (which
+/// does not import it) still runs on a version-2 host.
+pub const VERSION: u32 = 2;
+/// The oldest ABI version a host of this crate still runs.
+pub const OLDEST_VERSION: u32 = 1;
 /// The custom section holding the ABI version.
 pub const VERSION_SECTION: &str = "lattice_abi";
 
