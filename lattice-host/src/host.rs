@@ -68,6 +68,7 @@ pub(crate) struct Stats {
     pub(crate) calls_from_nats: AtomicU64,
     pub(crate) guest_calls_in_process: AtomicU64,
     pub(crate) guest_calls_over_nats: AtomicU64,
+    pub(crate) guest_yields: AtomicU64,
 }
 
 /// A snapshot of a host's counters.
@@ -80,6 +81,9 @@ pub struct HostStats {
     pub guest_calls_in_process: u64,
     /// Calls from guests sent over NATS.
     pub guest_calls_over_nats: u64,
+    /// Times a guest was paused at an epoch tick so that other work could
+    /// run: a call busy for longer than a tick (5 ms by default).
+    pub guest_yields: u64,
 }
 
 /// One running actor: its compiled module, limits and warm instances.
@@ -646,6 +650,7 @@ impl Host {
                 .stats
                 .guest_calls_over_nats
                 .load(Ordering::Relaxed),
+            guest_yields: self.inner.stats.guest_yields.load(Ordering::Relaxed),
         }
     }
 

@@ -469,6 +469,9 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
         if Instant::now() >= store.data().deadline {
             Err(DeadlineExceeded.into())
         } else {
+            if let Some(host) = store.data().host.upgrade() {
+                host.stats.guest_yields.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(UpdateDeadline::Yield(1))
         }
     });

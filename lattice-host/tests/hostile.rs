@@ -424,3 +424,23 @@ async fn log_lines_below_the_hosts_level_are_not_even_formatted() {
         assert_eq!(formatted, expected, "with {filter}");
     }
 }
+
+#[tokio::test]
+async fn an_instance_idle_for_ticks_does_not_yield_at_its_next_call() {
+    let host = started().await;
+    invoke(&host, "ok", &NoArgs {}).await.unwrap();
+    let before = host.stats().guest_yields;
+    for _ in 0..5 {
+        // Several epoch ticks (5 ms each) pass while the instance is idle.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        invoke(&host, "ok", &NoArgs {}).await.unwrap();
+    }
+    // A tick may land inside one of these short calls, rarely; before each
+    // call reset the deadline, every one of them yielded.
+    let yields = host.stats().guest_yields - before;
+    assert!(yields <= 1, "{yields} of 5 short calls yielded");
+    // A busy guest yields at every tick until its deadline (500 ms).
+    let err = invoke(&host, "spin", &NoArgs {}).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(host.stats().guest_yields - before > 10);
+}
