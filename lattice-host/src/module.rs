@@ -191,31 +191,26 @@ mod tests {
         );
     }
 
+    /// A module with the actor exports and `version` (four escaped
+    /// little-endian bytes) in its ABI section.
+    fn with_abi_version(version: &str) -> Vec<u8> {
+        wat::parse_str(format!(
+            r#"(module
+                (memory (export "memory") 1)
+                (func (export "lattice_alloc") (param i32) (result i32) i32.const 0)
+                (func (export "lattice_free") (param i32 i32))
+                (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64) i64.const 0)
+                (func (export "lattice_describe") (result i64) i64.const 0)
+                (@custom "lattice_abi" "{version}"))"#
+        ))
+        .unwrap()
+    }
+
     #[test]
     fn a_wrong_abi_version_is_named() {
-        let wasm = wat::parse_str(
-            r#"(module
-                (memory (export "memory") 1)
-                (func (export "lattice_alloc") (param i32) (result i32) i32.const 0)
-                (func (export "lattice_free") (param i32 i32))
-                (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64) i64.const 0)
-                (func (export "lattice_describe") (result i64) i64.const 0)
-                (@custom "lattice_abi" "\07\00\00\00"))"#,
-        )
-        .unwrap();
-        let err = check_abi(&wasm).unwrap_err();
+        let err = check_abi(&with_abi_version("\\07\\00\\00\\00")).unwrap_err();
         assert!(err.message().contains("ABI version 7"), "{err}");
         // Version 1 (before `log_enabled`) still runs.
-        let v1 = wat::parse_str(
-            r#"(module
-                (memory (export "memory") 1)
-                (func (export "lattice_alloc") (param i32) (result i32) i32.const 0)
-                (func (export "lattice_free") (param i32 i32))
-                (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64) i64.const 0)
-                (func (export "lattice_describe") (result i64) i64.const 0)
-                (@custom "lattice_abi" "\01\00\00\00"))"#,
-        )
-        .unwrap();
-        check_abi(&v1).unwrap();
+        check_abi(&with_abi_version("\\01\\00\\00\\00")).unwrap();
     }
 }
