@@ -816,92 +816,90 @@ impl HostInner {
         call: Call<'_>,
         outer: Option<Instant>,
     ) -> Result<Vec<u8>, Error> {
-        {
-            let now = Instant::now();
-            let (actor, deadline, _permit) = loop {
-                if call.payload.len() > actor.limits.max_payload {
+        let now = Instant::now();
+        let (actor, deadline, _permit) = loop {
+            if call.payload.len() > actor.limits.max_payload {
+                return Err(Error::new(
+                    ErrorKind::PayloadTooLarge,
+                    format!(
+                        "the request to `{}` is {} bytes; the actor accepts at most {}",
+                        call.actor,
+                        call.payload.len(),
+                        actor.limits.max_payload
+                    ),
+                ));
+            }
+            let own = now
+                + call
+                    .timeout
+                    .unwrap_or(actor.limits.timeout)
+                    .min(actor.limits.timeout);
+            let deadline = outer.map_or(own, |o| o.min(own));
+            // An instance free now needs no timer.
+            if let Ok(permit) = actor.permits.clone().try_acquire_owned() {
+                break (actor, deadline, permit);
+            }
+            let wait = tokio::time::timeout_at(deadline, actor.permits.clone().acquire_owned());
+            match Box::pin(wait).await {
+                Ok(Ok(permit)) => break (actor, deadline, permit),
+                // Stopped, or updated: then the new module takes the call.
+                Ok(Err(_closed)) => match self.actor(call.actor) {
+                    Some(next) if !Arc::ptr_eq(&next, &actor) => actor = next,
+                    _ => return Err(not_running(call.actor)),
+                },
+                Err(_) => {
                     return Err(Error::new(
-                        ErrorKind::PayloadTooLarge,
+                        ErrorKind::TimedOut,
                         format!(
-                            "the request to `{}` is {} bytes; the actor accepts at most {}",
-                            call.actor,
-                            call.payload.len(),
-                            actor.limits.max_payload
+                            "all {} instances of `{}` stayed busy until the call's deadline",
+                            actor.instances.load(Ordering::Relaxed),
+                            call.actor
                         ),
                     ));
                 }
-                let own = now
-                    + call
-                        .timeout
-                        .unwrap_or(actor.limits.timeout)
-                        .min(actor.limits.timeout);
-                let deadline = outer.map_or(own, |o| o.min(own));
-                // An instance free now needs no timer.
-                if let Ok(permit) = actor.permits.clone().try_acquire_owned() {
-                    break (actor, deadline, permit);
-                }
-                let wait = tokio::time::timeout_at(deadline, actor.permits.clone().acquire_owned());
-                match Box::pin(wait).await {
-                    Ok(Ok(permit)) => break (actor, deadline, permit),
-                    // Stopped, or updated: then the new module takes the call.
-                    Ok(Err(_closed)) => match self.actor(call.actor) {
-                        Some(next) if !Arc::ptr_eq(&next, &actor) => actor = next,
-                        _ => return Err(not_running(call.actor)),
-                    },
-                    Err(_) => {
-                        return Err(Error::new(
-                            ErrorKind::TimedOut,
-                            format!(
-                                "all {} instances of `{}` stayed busy until the call's deadline",
-                                actor.instances.load(Ordering::Relaxed),
-                                call.actor
-                            ),
-                        ));
-                    }
-                }
-            };
-            let warm = actor.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let mut warm = match warm {
-                Some(warm) => warm,
-                None => Box::pin(instance::instantiate(self, &actor)).await?,
-            };
-            // Statistics time the guest's call alone, not the wait for an
-            // instance or its creation.
-            let started = Instant::now();
-            let outcome = warm.call(&actor, call, deadline).await;
-            let error = match &outcome {
-                Ok(Err(e)) | Err(e) => Some(e),
-                Ok(Ok(_)) => None,
-            };
-            actor
-                .stats
-                .record(call.contract, call.method, started.elapsed(), error);
-            match outcome {
-                Ok(reply) => {
-                    actor
-                        .idle
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(warm);
-                    reply
-                }
-                // The instance trapped or broke the ABI: it is dropped, and the
-                // next call gets a fresh one.
-                Err(failure) => {
-                    tracing::warn!(actor = %actor.name, error = %failure, "instance dropped");
-                    let failed = serve::emit(
-                        self,
-                        "actor_failed",
-                        serde_json::json!({
-                            "host": self.host_id(),
-                            "actor": &*actor.name,
-                            "kind": failure.kind().as_str(),
-                            "message": failure.message(),
-                        }),
-                    );
-                    Box::pin(failed).await;
-                    Err(failure)
-                }
+            }
+        };
+        let warm = actor.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut warm = match warm {
+            Some(warm) => warm,
+            None => Box::pin(instance::instantiate(self, &actor)).await?,
+        };
+        // Statistics time the guest's call alone, not the wait for an
+        // instance or its creation.
+        let started = Instant::now();
+        let outcome = warm.call(&actor, call, deadline).await;
+        let error = match &outcome {
+            Ok(Err(e)) | Err(e) => Some(e),
+            Ok(Ok(_)) => None,
+        };
+        actor
+            .stats
+            .record(call.contract, call.method, started.elapsed(), error);
+        match outcome {
+            Ok(reply) => {
+                actor
+                    .idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(warm);
+                reply
+            }
+            // The instance trapped or broke the ABI: it is dropped, and the
+            // next call gets a fresh one.
+            Err(failure) => {
+                tracing::warn!(actor = %actor.name, error = %failure, "instance dropped");
+                let failed = serve::emit(
+                    self,
+                    "actor_failed",
+                    serde_json::json!({
+                        "host": self.host_id(),
+                        "actor": &*actor.name,
+                        "kind": failure.kind().as_str(),
+                        "message": failure.message(),
+                    }),
+                );
+                Box::pin(failed).await;
+                Err(failure)
             }
         }
     }

@@ -691,24 +691,27 @@ impl Warm {
         input[contract.len()..contract.len() + method.len()].copy_from_slice(method);
         input[contract.len() + method.len()..].copy_from_slice(payload);
 
-        let dispatch = self.dispatch.call_async(
-            &mut self.store,
-            (
-                self.scratch,
-                contract.len() as u32,
-                method.len() as u32,
-                payload.len() as u32,
-                call.fingerprint.unwrap_or(0),
-            ),
-        );
-        let packed = dispatch.await.map_err(|e| {
-            call_failed(
-                actor,
-                &self.store,
-                e,
-                &format!("running {}.{}", call.contract, call.method),
+        let packed = self
+            .dispatch
+            .call_async(
+                &mut self.store,
+                (
+                    self.scratch,
+                    contract.len() as u32,
+                    method.len() as u32,
+                    payload.len() as u32,
+                    call.fingerprint.unwrap_or(0),
+                ),
             )
-        })?;
+            .await
+            .map_err(|e| {
+                call_failed(
+                    actor,
+                    &self.store,
+                    e,
+                    &format!("running {}.{}", call.contract, call.method),
+                )
+            })?;
         let (_, len, is_error) = abi::unpack(packed);
         if len as usize > actor.limits.max_payload {
             return Ok(Err(Error::new(

@@ -114,12 +114,9 @@ async fn serve_loop(
             message = sub.next() => {
                 let (Some(message), Some(host)) = (message, host.upgrade()) else { break };
                 if let Some(mut call) = accept(host, message).await {
-                    // Most calls finish in their first poll, here; a call
-                    // that has to wait (a busy guest yielding at an epoch
-                    // tick, a call to another actor over NATS) goes on on a
-                    // task of its own, on any worker, and the loop takes
-                    // the next message. The actor's drain waits for those
-                    // (they hold its permits).
+                    // First poll here (see the module docs); a call that
+                    // has to wait goes on on a task of its own. The actor's
+                    // drain waits for those: they hold its permits.
                     let first = std::future::poll_fn(|cx| {
                         std::task::Poll::Ready(call.as_mut().poll(cx))
                     })

@@ -76,13 +76,17 @@ async fn started() -> Host {
 async fn still_serving(host: &Host) {
     let ok: String = codec::decode(&invoke(host, "ok", &NoArgs {}).await.unwrap()).unwrap();
     assert_eq!(ok, "ok");
-    let payload =
-        codec::encode(&std::collections::BTreeMap::from([("text", "still here")])).unwrap();
+    echoes(host, "still here").await;
+}
+
+/// The `echo` actor on `host` answers `text` with `text`.
+async fn echoes(host: &Host, text: &str) {
+    let payload = codec::encode(&std::collections::BTreeMap::from([("text", text)])).unwrap();
     let reply = host
         .invoke(Call::new("echo", "echo", "echo", &payload))
         .await
         .unwrap();
-    assert_eq!(codec::decode::<String>(&reply).unwrap(), "still here");
+    assert_eq!(codec::decode::<String>(&reply).unwrap(), text);
 }
 
 #[tokio::test]
@@ -348,12 +352,7 @@ async fn the_compiled_module_cache_skips_compilation() {
         .await
         .unwrap();
     assert!(info.from_cache);
-    let payload = codec::encode(&std::collections::BTreeMap::from([("text", "cached")])).unwrap();
-    let reply = second
-        .invoke(Call::new("echo", "echo", "echo", &payload))
-        .await
-        .unwrap();
-    assert_eq!(codec::decode::<String>(&reply).unwrap(), "cached");
+    echoes(&second, "cached").await;
 
     // Without pooling the same module runs too.
     let plain = Host::new(options().pooling(false)).unwrap();
@@ -361,11 +360,7 @@ async fn the_compiled_module_cache_skips_compilation() {
         .start_actor_file("echo", &wasm, ActorLimits::new())
         .await
         .unwrap();
-    let reply = plain
-        .invoke(Call::new("echo", "echo", "echo", &payload))
-        .await
-        .unwrap();
-    assert_eq!(codec::decode::<String>(&reply).unwrap(), "cached");
+    echoes(&plain, "cached").await;
 }
 
 #[tokio::test]
@@ -387,12 +382,7 @@ async fn large_pools_use_small_reservations_and_too_large_ones_fail_clearly() {
     )
     .await
     .unwrap();
-    let payload = codec::encode(&std::collections::BTreeMap::from([("text", "small")])).unwrap();
-    let reply = host
-        .invoke(Call::new("echo", "echo", "echo", &payload))
-        .await
-        .unwrap();
-    assert_eq!(codec::decode::<String>(&reply).unwrap(), "small");
+    echoes(&host, "small").await;
 
     // A pool the kernel's mapping limit cannot hold is refused up front,
     // with the fix in the message.

@@ -75,7 +75,7 @@ pub const TAKE_REPLY: &str = "take_reply";
 pub const PUBLISH: &str = "publish";
 /// Host import: log.
 pub const LOG: &str = "log";
-/// Import: whether the host records log lines at a level, so that a guest
+/// Host import: whether the host records log lines at a level, so that a guest
 /// formats no line nobody reads.
 pub const LOG_ENABLED: &str = "log_enabled";
 /// Host import: record a panic message.

@@ -148,10 +148,9 @@ impl NatsArgs {
                 .require_tls(true);
         }
         options.connect(url).await.map_err(|e| {
-            // rustls' verdicts (an unknown issuer, a name mismatch) arrive as
-            // I/O errors.
-            let text = e.to_string().to_lowercase();
-            let tls = text.contains("certificate") || text.contains("tls");
+            // rustls' verdicts (an unknown issuer, a name mismatch, a missing
+            // client certificate) arrive as I/O errors naming the certificate.
+            let tls = e.to_string().to_lowercase().contains("certificate");
             let hint = match e.kind() {
                 async_nats::ConnectErrorKind::AuthorizationViolation
                 | async_nats::ConnectErrorKind::Authentication => {
