@@ -17,10 +17,11 @@
 //! # Ok(()) }
 //! ```
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{HeaderMap, HeaderName, RequestErrorKind};
+use async_nats::{HeaderMap, HeaderName, RequestErrorKind, Subject};
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,6 +38,8 @@ use crate::names::{NameKind, validate};
 pub struct Client {
     nats: async_nats::Client,
     lattice: Arc<str>,
+    /// `lattice.{lattice}.rpc.`: the start of every RPC subject of the lattice.
+    rpc_prefix: Arc<str>,
     timeout: Duration,
 }
 
@@ -50,6 +53,7 @@ impl Client {
         Ok(Client {
             nats,
             lattice: lattice.into(),
+            rpc_prefix: format!("{}.{lattice}.rpc.", crate::subject::ROOT).into(),
             timeout: Self::DEFAULT_TIMEOUT,
         })
     }
@@ -128,35 +132,30 @@ impl Client {
         validate(NameKind::Actor, actor)?;
         validate(NameKind::Contract, contract)?;
         validate(NameKind::Method, method)?;
-        let mut subject = format!(
-            "{}.{}.rpc.{actor}.{contract}.{method}",
-            crate::subject::ROOT,
-            self.lattice
-        );
+        let subject = rpc_subject(&self.rpc_prefix, actor, contract, method);
         let timeout = call.timeout.unwrap_or(self.timeout);
         // The subject names the contract and method; the headers carry only
         // what it cannot: the fingerprint, the time budget, a trace context
-        // when there is one. Every header costs both ends a parse per call.
-        let mut headers = HeaderMap::new();
-        if let Some(fingerprint) = call.fingerprint {
-            headers.insert(
-                HeaderName::from_static(headers::FINGERPRINT),
-                format!("{fingerprint:016x}"),
-            );
-        }
-        if let Some(traceparent) = call.traceparent {
-            headers.insert(HeaderName::from_static(headers::TRACEPARENT), traceparent);
-        }
+        // when there is one. Every header costs both ends a parse per call,
+        // and every allocation here is paid per call: the names are
+        // constants, the values are written straight into exact-size strings.
+        let headers_for = |budget: Duration| {
+            let mut headers = HeaderMap::new();
+            if let Some(fingerprint) = call.fingerprint {
+                headers.insert(FINGERPRINT, hex16(fingerprint));
+            }
+            if let Some(traceparent) = call.traceparent {
+                headers.insert(TRACEPARENT, traceparent);
+            }
+            headers.insert(TIMEOUT_MS, millis(budget));
+            headers
+        };
         let what = || format!("{contract}.{method} on actor `{actor}`");
 
         if call.oneway {
-            headers.insert(
-                HeaderName::from_static(headers::TIMEOUT_MS),
-                timeout.as_millis().to_string(),
-            );
             return match self
                 .nats
-                .publish_with_headers(subject, headers, call.payload)
+                .publish_with_headers(subject, headers_for(timeout), call.payload)
                 .await
             {
                 Ok(()) => Ok(Bytes::new()),
@@ -192,23 +191,12 @@ impl Client {
             } else {
                 remaining
             };
-            headers.insert(
-                HeaderName::from_static(headers::TIMEOUT_MS),
-                attempt.as_millis().to_string(),
-            );
-            // A call that is not retried has one attempt: it takes the
-            // headers and subject rather than copying them (each copy is
-            // several allocations).
-            let (attempt_headers, attempt_subject) = if call.idempotent {
-                (headers.clone(), subject.clone())
-            } else {
-                (std::mem::take(&mut headers), std::mem::take(&mut subject))
-            };
+            // Each attempt states its own budget; the subject is shared.
             let request = async_nats::Request::new()
                 .payload(call.payload.clone())
-                .headers(attempt_headers)
+                .headers(headers_for(attempt))
                 .timeout(Some(attempt));
-            let result = match self.nats.send_request(attempt_subject, request).await {
+            let result = match self.nats.send_request(subject.clone(), request).await {
                 Ok(message) => reply_result(message),
                 Err(e) => Err(self.request_error(e, actor, &what(), attempt)),
             };
@@ -263,6 +251,38 @@ impl Client {
         };
         Error::new(kind, message).with_source(e)
     }
+}
+
+const FINGERPRINT: HeaderName = HeaderName::from_static(headers::FINGERPRINT);
+const TRACEPARENT: HeaderName = HeaderName::from_static(headers::TRACEPARENT);
+const TIMEOUT_MS: HeaderName = HeaderName::from_static(headers::TIMEOUT_MS);
+
+/// `{prefix}{actor}.{contract}.{method}`, where the prefix is
+/// `lattice.{lattice}.rpc.`: built in one exact-size allocation, without the
+/// formatting machinery, as it is made per call.
+fn rpc_subject(prefix: &str, actor: &str, contract: &str, method: &str) -> Subject {
+    let parts = [prefix, actor, ".", contract, ".", method];
+    let mut subject = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|part| subject.push_str(part));
+    Subject::from(subject)
+}
+
+/// A fingerprint as the 16 lowercase hex digits of the wire.
+fn hex16(value: u64) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    (0..16)
+        .rev()
+        .map(|nibble| char::from(DIGITS[(value >> (nibble * 4)) as usize & 0xf]))
+        .collect()
+}
+
+/// A time budget as whole milliseconds in decimal text.
+fn millis(budget: Duration) -> String {
+    let mut text = String::with_capacity(20);
+    let millis = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
+    // Writing to a String cannot fail.
+    let _ = write!(text, "{millis}");
+    text
 }
 
 /// A fresh W3C trace context: version 00, random trace and span ids, sampled.
@@ -395,5 +415,28 @@ impl ActorClient {
             &reply,
             &format_args!("the reply of {}.{}", contract.name, method.name),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subject::RpcSubject;
+
+    #[test]
+    fn the_rpc_subject_is_the_wire_protocols() {
+        let subject = rpc_subject("lattice.prod.rpc.", "counter", "counter", "add");
+        let expected = RpcSubject::new("prod", "counter", "counter", "add").expect("valid names");
+        assert_eq!(subject.as_str(), expected.to_string());
+    }
+
+    #[test]
+    fn header_values_are_written_as_the_wire_says() {
+        for value in [0, 1, 0xabc, 0x0123_4567_89ab_cdef, u64::MAX] {
+            assert_eq!(hex16(value), format!("{value:016x}"));
+        }
+        assert_eq!(millis(Duration::from_secs(5)), "5000");
+        assert_eq!(millis(Duration::from_micros(1500)), "1");
+        assert_eq!(millis(Duration::MAX), u64::MAX.to_string());
     }
 }
