@@ -29,7 +29,7 @@ fn section(name: &str) -> bool {
 }
 
 /// Whether a section that never runs by default was asked for by name
-/// (`profile`, `density100k`).
+/// (`profile`, `profile-raw`, `density100k`).
 fn asked_for(name: &str) -> bool {
     std::env::var("LATTICE_BENCH_ONLY").is_ok_and(|only| only.split(',').any(|s| s.trim() == name))
 }
@@ -153,7 +153,10 @@ fn resident_in_images(count: usize) -> (u64, u64) {
         // A mapping's first line starts with its address range, `a-b`.
         let first = line.split_whitespace().next().unwrap_or("");
         if first.contains('-') && !first.ends_with(':') {
-            size = line.ends_with(".cwasm").then_some(0);
+            // Images are mapped from the module cache's `.cwasm` files, or,
+            // for a module compiled in this process, from a memfd.
+            let image = line.ends_with(".cwasm") || line.contains("wasm-memory-image");
+            size = image.then_some(0);
         } else if let Some(rest) = line.strip_prefix("Size:")
             && let Some(s) = size.as_mut()
         {
@@ -223,22 +226,47 @@ async fn run() {
             }
         }
     });
-    let host = bench_host("bench", "a", 256);
-    host.start_actor_file("echo", &echo_module, ActorLimits::new().max_instances(64))
-        .await
-        .expect("echo");
+    // Profiling runs take a small pool: valgrind reserves no more than
+    // about 32 GiB (eight slots of 4 GiB).
+    let profiling = asked_for("profile") || asked_for("profile-raw");
+    let pool = if profiling { 8 } else { 256 };
+    let host = bench_host("bench", "a", pool);
+    host.start_actor_file(
+        "echo",
+        &echo_module,
+        ActorLimits::new().max_instances(pool.min(64)),
+    )
+    .await
+    .expect("echo");
     host.join(nats::connect(&url).await).await.expect("joins");
     let client = nats::connect(&url).await;
     let echo = EchoClient::new(client.clone(), "bench", "echo").expect("client");
 
-    // Only lattice calls, for profiling: `LATTICE_BENCH_ONLY=profile perf record ...`.
-    if asked_for("profile") {
-        let data = vec![7u8; 64];
-        let rate = throughput(200_000, 64, || async {
-            echo.echo_bytes(data.clone()).await.expect("echo");
+    // Only lattice calls, or only raw request/reply, for profilers:
+    // `LATTICE_BENCH_ONLY=profile perf record ...`, or under callgrind,
+    // whose instruction counts per call do not move with the machine's
+    // noise (see the performance chapter).
+    for (name, lattice_calls) in [("profile", true), ("profile-raw", false)] {
+        if !asked_for(name) {
+            continue;
+        }
+        let calls = std::env::var("LATTICE_BENCH_CALLS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(200_000);
+        let data = bytes::Bytes::from(vec![7u8; 64]);
+        let rate = throughput(calls, 64, || async {
+            if lattice_calls {
+                echo.echo_bytes(data.to_vec()).await.expect("echo");
+            } else {
+                client
+                    .request("bench.raw", data.clone())
+                    .await
+                    .expect("raw reply");
+            }
         })
         .await;
-        println!("profile: {rate:.0} calls/s");
+        println!("{name}: {calls} calls, {rate:.0} calls/s");
     }
     if section("decompose") {
         decompose(&url, server.pid(), &client, &echo, &mut table).await;
