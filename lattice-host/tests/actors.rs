@@ -30,14 +30,7 @@ async fn call<C: Contract + ?Sized, A: Serialize, R: DeserializeOwned>(
 #[tokio::test]
 async fn echo_strings_and_bytes() {
     let host = support::host();
-    let info = host
-        .start_actor_file(
-            "echo",
-            support::wasm("example-echo-actor"),
-            ActorLimits::new(),
-        )
-        .await
-        .unwrap();
+    let info = support::start(&host, "echo", "example-echo-actor", ActorLimits::new()).await;
     assert_eq!(info.contracts.len(), 1);
     assert_eq!(info.contracts[0].name, "echo");
     assert_eq!(
@@ -82,9 +75,7 @@ async fn counter_methods_errors_and_events() {
     let host = support::host();
     // One instance, so that the state of every call is the same.
     let limits = ActorLimits::new().max_instances(1);
-    host.start_actor_file("counter", support::wasm("example-counter-actor"), limits)
-        .await
-        .unwrap();
+    support::start(&host, "counter", "example-counter-actor", limits).await;
     let mut events = host.published();
 
     let total: u64 = call::<dyn Counter, _, _>(&host, "counter", "add", &CounterAddArgs { by: 5 })
@@ -153,28 +144,15 @@ async fn counter_methods_errors_and_events() {
 async fn an_actor_calls_another_actor() {
     support::init_tracing();
     let host = support::host();
-    host.start_actor_file(
+    support::start(
+        &host,
         "counter",
-        support::wasm("example-counter-actor"),
+        "example-counter-actor",
         ActorLimits::new().max_instances(1),
     )
-    .await
-    .unwrap();
-    host.start_actor_file(
-        "echo",
-        support::wasm("example-echo-actor"),
-        ActorLimits::new(),
-    )
-    .await
-    .unwrap();
-    let info = host
-        .start_actor_file(
-            "relay",
-            support::wasm("example-relay-actor"),
-            ActorLimits::new(),
-        )
-        .await
-        .unwrap();
+    .await;
+    support::start(&host, "echo", "example-echo-actor", ActorLimits::new()).await;
+    let info = support::start(&host, "relay", "example-relay-actor", ActorLimits::new()).await;
     let mut names: Vec<&str> = info.contracts.iter().map(|c| c.name.as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["echo", "relay"], "one actor, two contracts");
@@ -255,13 +233,13 @@ async fn an_actor_calls_another_actor() {
 #[tokio::test]
 async fn concurrent_calls_share_a_bounded_pool() {
     let host = support::host();
-    host.start_actor_file(
+    support::start(
+        &host,
         "echo",
-        support::wasm("example-echo-actor"),
+        "example-echo-actor",
         ActorLimits::new().max_instances(3),
     )
-    .await
-    .unwrap();
+    .await;
     let mut tasks = Vec::new();
     for i in 0..64 {
         let host = host.clone();
@@ -284,13 +262,7 @@ async fn concurrent_calls_share_a_bounded_pool() {
 #[tokio::test]
 async fn stopped_actors_get_no_more_calls() {
     let host = support::host();
-    host.start_actor_file(
-        "echo",
-        support::wasm("example-echo-actor"),
-        ActorLimits::new(),
-    )
-    .await
-    .unwrap();
+    support::start(&host, "echo", "example-echo-actor", ActorLimits::new()).await;
     assert_eq!(host.actor_names(), ["echo"]);
     let err = host
         .start_actor_file(

@@ -231,13 +231,13 @@ async fn heartbeats_say_who_runs_what() {
     let mut beats = nats.subscribe("lattice.ctl.evt.*.heartbeat").await.unwrap();
     nats.flush().await.unwrap();
     let host = joined(&server.url(), "hb").await;
-    host.start_actor_file(
+    support::start(
+        &host,
         "echo",
-        support::wasm("example-echo-actor"),
+        "example-echo-actor",
         lattice_host::ActorLimits::new().max_instances(5),
     )
-    .await
-    .unwrap();
+    .await;
     let beat = loop {
         let message = tokio::time::timeout(WAIT, beats.next())
             .await
@@ -259,20 +259,20 @@ async fn heartbeats_say_who_runs_what() {
 async fn actors_answer_the_nats_micro_protocol() {
     let server = NatsServer::single();
     let host = joined(&server.url(), "disco").await;
-    host.start_actor_file(
+    support::start(
+        &host,
         "echo",
-        support::wasm("example-echo-actor"),
+        "example-echo-actor",
         lattice_host::ActorLimits::new(),
     )
-    .await
-    .unwrap();
-    host.start_actor_file(
+    .await;
+    support::start(
+        &host,
         "counter",
-        support::wasm("example-counter-actor"),
+        "example-counter-actor",
         lattice_host::ActorLimits::new(),
     )
-    .await
-    .unwrap();
+    .await;
     let nats = nats::connect(&server.url()).await;
     let echo = EchoClient::new(nats.clone(), "ctl", "echo").unwrap();
     for text in ["a", "b", "c"] {

@@ -58,16 +58,8 @@ async fn started() -> Host {
         .timeout(Duration::from_millis(500))
         .max_payload(64 << 10)
         .max_instances(2);
-    host.start_actor_file("hostile", support::wasm("lattice-test-hostile"), limits)
-        .await
-        .unwrap();
-    host.start_actor_file(
-        "echo",
-        support::wasm("example-echo-actor"),
-        ActorLimits::new(),
-    )
-    .await
-    .unwrap();
+    support::start(&host, "hostile", "lattice-test-hostile", limits).await;
+    support::start(&host, "echo", "example-echo-actor", ActorLimits::new()).await;
     host
 }
 
@@ -321,9 +313,7 @@ async fn fuel_bounds_a_call() {
     let limits = ActorLimits::new()
         .fuel(Some(5_000_000))
         .timeout(Duration::from_secs(30));
-    host.start_actor_file("hostile", support::wasm("lattice-test-hostile"), limits)
-        .await
-        .unwrap();
+    support::start(&host, "hostile", "lattice-test-hostile", limits).await;
     let err = invoke(&host, "spin", &NoArgs {}).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
     assert!(err.message().contains("fuel"), "{err}");
@@ -375,13 +365,13 @@ async fn large_pools_use_small_reservations_and_too_large_ones_fail_clearly() {
             .module_cache(Some(support::shared_cache())),
     )
     .unwrap();
-    host.start_actor_file(
+    support::start(
+        &host,
         "echo",
-        support::wasm("example-echo-actor"),
+        "example-echo-actor",
         ActorLimits::new().max_memory(16 << 20),
     )
-    .await
-    .unwrap();
+    .await;
     echoes(&host, "small").await;
 
     // A pool the kernel's mapping limit cannot hold is refused up front,

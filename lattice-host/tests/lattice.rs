@@ -135,13 +135,7 @@ async fn two_hosts_share_the_load() {
 async fn a_saturated_host_answers_overloaded() {
     let server = NatsServer::single();
     let host = Host::new(support::lattice_options("busy", "h").max_inflight(1)).unwrap();
-    host.start_actor_file(
-        "slow",
-        support::wasm("lattice-test-hostile"),
-        ActorLimits::new(),
-    )
-    .await
-    .unwrap();
+    support::start(&host, "slow", "lattice-test-hostile", ActorLimits::new()).await;
     host.join(nats::connect(&server.url()).await).await.unwrap();
     let client = lattice::Client::new(nats::connect(&server.url()).await, "busy").unwrap();
     let call = |ms: u64| {
@@ -160,13 +154,13 @@ async fn a_saturated_host_answers_overloaded() {
 async fn long_calls_do_not_hold_up_short_ones() {
     let server = NatsServer::single();
     let host = Host::new(support::lattice_options("long", "h")).unwrap();
-    host.start_actor_file(
+    support::start(
+        &host,
         "slow",
-        support::wasm("lattice-test-hostile"),
+        "lattice-test-hostile",
         ActorLimits::new().max_instances(4),
     )
-    .await
-    .unwrap();
+    .await;
     host.join(nats::connect(&server.url()).await).await.unwrap();
     let client = lattice::Client::new(nats::connect(&server.url()).await, "long").unwrap();
     // A guest that burns CPU until its 1 s deadline, and one that sleeps.
@@ -635,16 +629,8 @@ async fn hosts_and_actors_publish_events() {
     let host = Host::new(support::lattice_options("ev", "h1")).unwrap();
     host.join(nats::connect(&server.url()).await).await.unwrap();
     let limits = ActorLimits::new().timeout(Duration::from_millis(200));
-    host.start_actor_file(
-        "counter",
-        support::wasm("example-counter-actor"),
-        limits.clone(),
-    )
-    .await
-    .unwrap();
-    host.start_actor_file("hostile", support::wasm("lattice-test-hostile"), limits)
-        .await
-        .unwrap();
+    support::start(&host, "counter", "example-counter-actor", limits.clone()).await;
+    support::start(&host, "hostile", "lattice-test-hostile", limits).await;
     let counter = CounterClient::new(nats::connect(&server.url()).await, "ev", "counter").unwrap();
     counter.add(3).await.unwrap();
     counter.reset().await.unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use lattice_host::{Host, HostOptions};
+use lattice_host::{ActorInfo, ActorLimits, Host, HostOptions};
 
 /// The actors the tests use: (package, module file stem).
 const ACTORS: &[&str] = &[
@@ -113,4 +113,17 @@ pub(crate) async fn eventually<
 /// Options of a host that joins lattice `lattice` as `id`.
 pub(crate) fn lattice_options(lattice: &str, id: &str) -> HostOptions {
     options().lattice(lattice).host_id(id)
+}
+
+/// Starts `actor` on `host` from the module of the test or example actor
+/// `package` (built by [`wasm`]).
+pub(crate) async fn start(
+    host: &Host,
+    actor: &str,
+    package: &str,
+    limits: ActorLimits,
+) -> ActorInfo {
+    host.start_actor_file(actor, wasm(package), limits)
+        .await
+        .unwrap_or_else(|e| panic!("actor `{actor}` ({package}) does not start: {e}"))
 }
