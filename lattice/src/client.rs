@@ -270,10 +270,13 @@ fn rpc_subject(prefix: &str, actor: &str, contract: &str, method: &str) -> Subje
 /// A fingerprint as the 16 lowercase hex digits of the wire.
 fn hex16(value: u64) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    (0..16)
-        .rev()
-        .map(|nibble| char::from(DIGITS[(value >> (nibble * 4)) as usize & 0xf]))
-        .collect()
+    let mut text = [0u8; 16];
+    for (i, digit) in text.iter_mut().enumerate() {
+        *digit = DIGITS[(value >> (60 - 4 * i)) as usize & 0xf];
+    }
+    // Bytes, not chars: collecting chars into a String re-encodes each one.
+    // The digits are ASCII, so the check cannot fail.
+    String::from_utf8(text.to_vec()).unwrap_or_default()
 }
 
 /// A time budget as whole milliseconds in decimal text.
