@@ -230,6 +230,9 @@ async fn run() {
     // about 32 GiB (eight slots of 4 GiB).
     let profiling = asked_for("profile") || asked_for("profile-raw");
     let pool = if profiling { 8 } else { 256 };
+    if profiling {
+        eprintln!("note: a profiling run: the echo host has 8 instance slots, not 256");
+    }
     let host = bench_host("bench", "a", pool);
     host.start_actor_file(
         "echo",
@@ -250,10 +253,9 @@ async fn run() {
         if !asked_for(name) {
             continue;
         }
-        let calls = std::env::var("LATTICE_BENCH_CALLS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(200_000);
+        let calls = std::env::var("LATTICE_BENCH_CALLS").map_or(200_000, |n| {
+            n.parse().expect("LATTICE_BENCH_CALLS: a number of calls")
+        });
         let data = bytes::Bytes::from(vec![7u8; 64]);
         let rate = throughput(calls, 64, || async {
             if lattice_calls {

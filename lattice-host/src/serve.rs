@@ -120,9 +120,10 @@ async fn serve_loop(
                 let (Some(message), Some(host)) = (message, host.upgrade()) else { break };
                 let Some((message, permit)) = admit(&host, message).await else { continue };
                 slot.set(Some(call_caught(host, message, permit)));
-                // First poll here (see the module docs); the actor's drain
-                // waits for the calls that go on on their own tasks: they
-                // hold its permits.
+                // First poll here (see the module docs). The actor's drain
+                // waits for the calls that go on on their own tasks: those
+                // running hold its permits, and those queued for a busy
+                // instance are served before the drain's own acquire.
                 let first = std::future::poll_fn(|cx| {
                     std::task::Poll::Ready(slot.as_mut().as_pin_mut().map(|call| call.poll(cx)))
                 })
@@ -135,6 +136,8 @@ async fn serve_loop(
                         }
                     });
                 } else {
+                    // Finished (the slot is never empty here): clear it for
+                    // the next call.
                     slot.set(None);
                 }
             }

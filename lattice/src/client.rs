@@ -132,7 +132,10 @@ impl Client {
         validate(NameKind::Actor, actor)?;
         validate(NameKind::Contract, contract)?;
         validate(NameKind::Method, method)?;
-        let subject = rpc_subject(&self.rpc_prefix, actor, contract, method);
+        if let Some(traceparent) = call.traceparent {
+            check_header_value(headers::TRACEPARENT, traceparent)?;
+        }
+        let mut subject = rpc_subject(&self.rpc_prefix, actor, contract, method);
         let timeout = call.timeout.unwrap_or(self.timeout);
         // The subject names the contract and method; the headers carry only
         // what it cannot: the fingerprint, the time budget, a trace context
@@ -191,12 +194,19 @@ impl Client {
             } else {
                 remaining
             };
-            // Each attempt states its own budget; the subject is shared.
+            // Each attempt states its own budget. A call that is not retried
+            // has one attempt: it takes the subject rather than sharing it
+            // (the first share of a subject allocates).
+            let attempt_subject = if call.idempotent {
+                subject.clone()
+            } else {
+                std::mem::replace(&mut subject, Subject::from_static(""))
+            };
             let request = async_nats::Request::new()
                 .payload(call.payload.clone())
                 .headers(headers_for(attempt))
                 .timeout(Some(attempt));
-            let result = match self.nats.send_request(subject.clone(), request).await {
+            let result = match self.nats.send_request(attempt_subject, request).await {
                 Ok(message) => reply_result(message),
                 Err(e) => Err(self.request_error(e, actor, &what(), attempt)),
             };
@@ -265,6 +275,18 @@ fn rpc_subject(prefix: &str, actor: &str, contract: &str, method: &str) -> Subje
     let mut subject = String::with_capacity(parts.iter().map(|p| p.len()).sum());
     parts.iter().for_each(|part| subject.push_str(part));
     Subject::from(subject)
+}
+
+/// Refuses a header value that async-nats would refuse by panicking: one
+/// with a line break, which would end the header early on the wire.
+fn check_header_value(name: &str, value: &str) -> Result<(), Error> {
+    if value.contains(['\r', '\n']) {
+        return Err(Error::new(
+            ErrorKind::Encode,
+            format!("the {name} header value {value:?} contains a line break"),
+        ));
+    }
+    Ok(())
 }
 
 /// A fingerprint as the 16 lowercase hex digits of the wire.
@@ -441,5 +463,15 @@ mod tests {
         assert_eq!(millis(Duration::from_secs(5)), "5000");
         assert_eq!(millis(Duration::from_micros(1500)), "1");
         assert_eq!(millis(Duration::MAX), u64::MAX.to_string());
+    }
+
+    #[test]
+    fn a_header_value_with_a_line_break_is_a_typed_error() {
+        assert!(check_header_value(headers::TRACEPARENT, &new_traceparent()).is_ok());
+        for bad in ["00-a\r\nInjected: 1", "line\nbreak", "cr\r"] {
+            let err = check_header_value(headers::TRACEPARENT, bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Encode, "{bad:?}");
+            assert!(err.message().contains("line break"), "{err}");
+        }
     }
 }
