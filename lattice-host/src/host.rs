@@ -94,6 +94,8 @@ pub(crate) struct Actor {
     pub(crate) contracts: Vec<ContractInfo>,
     pub(crate) limits: ActorLimits,
     pub(crate) pre: InstancePre<InstanceState>,
+    /// Where the module's exports are: each instance takes them by index.
+    pub(crate) exports: instance::Exports,
     /// Boxed: a call moves the instance out and back, a pointer each way.
     #[expect(clippy::vec_box, reason = "each call moves an instance out and back")]
     idle: Mutex<Vec<Box<Warm>>>,
@@ -295,6 +297,7 @@ impl Host {
                 format!("the module cannot be linked on this host: {e:#}; actors may import only WASI preview 1 and the `lattice` module"),
             )
         })?;
+        let exports = instance::Exports::of(pre.module())?;
         let mut actor = Actor {
             name: name.into(),
             digest,
@@ -304,6 +307,7 @@ impl Host {
             permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
             limits,
             pre,
+            exports,
             idle: Mutex::default(),
             serving: Mutex::default(),
             stats: crate::discovery::ActorStats::new(&[]),

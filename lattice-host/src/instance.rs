@@ -7,7 +7,8 @@ use lattice::abi::{self, LogLevel};
 use lattice::{ContractInfo, Error, ErrorKind, RawCall};
 use tokio::time::Instant;
 use wasmtime::{
-    Caller, Engine, Linker, Memory, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline,
+    Caller, Engine, Extern, Instance, Linker, Memory, Module, ModuleExport, ResourceLimiter, Store,
+    Trap, TypedFunc, UpdateDeadline, WasmParams, WasmResults,
 };
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -90,14 +91,49 @@ impl std::fmt::Display for AbiViolation {
 
 impl std::error::Error for AbiViolation {}
 
-/// A warm instance: its store and the exports a call needs.
+/// Where a module's exports are, found once per module: an instance then
+/// takes each by index. Looking an export up by name and typing it costs
+/// about 2,000 instructions, five of them about 40% of a fresh instance
+/// (callgrind), and a missing `_initialize` cost an error value each time.
+pub(crate) struct Exports {
+    memory: ModuleExport,
+    dispatch: ModuleExport,
+    describe: ModuleExport,
+    alloc: ModuleExport,
+    free: ModuleExport,
+    /// The reactor initializer, when the module has one.
+    initialize: Option<ModuleExport>,
+}
+
+impl Exports {
+    pub(crate) fn of(module: &Module) -> Result<Exports, Error> {
+        let find = |name: &str| {
+            module.get_export_index(name).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidModule,
+                    format!("the module does not export `{name}`"),
+                )
+            })
+        };
+        Ok(Exports {
+            memory: find(abi::MEMORY)?,
+            dispatch: find(abi::DISPATCH)?,
+            describe: find(abi::DESCRIBE)?,
+            alloc: find(abi::ALLOC)?,
+            free: find(abi::FREE)?,
+            initialize: module.get_export_index("_initialize"),
+        })
+    }
+}
+
+/// A warm instance: its store and the exports a call needs. The rarely
+/// used ones (`describe`, `free`) are taken from the instance when used.
 pub(crate) struct Warm {
     store: Store<InstanceState>,
+    instance: Instance,
     memory: Memory,
     dispatch: TypedFunc<(u32, u32, u32, u32, u64), u64>,
-    describe: TypedFunc<(), u64>,
     alloc: TypedFunc<u32, u32>,
-    free: TypedFunc<(u32, u32), ()>,
     scratch: u32,
     scratch_len: u32,
 }
@@ -486,37 +522,48 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
         .instantiate_async(&mut store)
         .await
         .map_err(|e| call_failed(actor, &store, e, "instantiating"))?;
-    let memory = instance
-        .get_memory(&mut store, abi::MEMORY)
-        .ok_or_else(|| setup_failed(actor, &"no exported memory"))?;
+    let exports = &actor.exports;
+    let mut export = |at: &ModuleExport, what: &str| {
+        instance
+            .get_module_export(&mut store, at)
+            .ok_or_else(|| setup_failed(actor, &format_args!("no export `{what}`")))
+    };
+    let memory = export(&exports.memory, abi::MEMORY)?
+        .into_memory()
+        .ok_or_else(|| setup_failed(actor, &"its `memory` export is not a memory"))?;
+    let func = |export: Extern, what: &str| {
+        export.into_func().ok_or_else(|| {
+            setup_failed(
+                actor,
+                &format_args!("its `{what}` export is not a function"),
+            )
+        })
+    };
+    let dispatch = func(export(&exports.dispatch, abi::DISPATCH)?, abi::DISPATCH)?;
+    let alloc = func(export(&exports.alloc, abi::ALLOC)?, abi::ALLOC)?;
+    let initialize = match &exports.initialize {
+        Some(at) => Some(func(export(at, "_initialize")?, "_initialize")?),
+        None => None,
+    };
     store.data_mut().memory = Some(memory);
-    if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
-        init.call_async(&mut store, ())
+    if let Some(init) = initialize {
+        init.typed::<(), ()>(&store)
+            .map_err(|e| setup_failed(actor, &e))?
+            .call_async(&mut store, ())
             .await
             .map_err(|e| call_failed(actor, &store, e, "initializing"))?;
     }
     let typed = |e: wasmtime::Error| setup_failed(actor, &e);
-    let dispatch = instance
-        .get_typed_func(&mut store, abi::DISPATCH)
-        .map_err(typed)?;
-    let describe = instance
-        .get_typed_func(&mut store, abi::DESCRIBE)
-        .map_err(typed)?;
-    let alloc: TypedFunc<u32, u32> = instance
-        .get_typed_func(&mut store, abi::ALLOC)
-        .map_err(typed)?;
-    let free = instance
-        .get_typed_func(&mut store, abi::FREE)
-        .map_err(typed)?;
+    let dispatch = dispatch.typed(&store).map_err(typed)?;
+    let alloc: TypedFunc<u32, u32> = alloc.typed(&store).map_err(typed)?;
     // The input buffer is allocated by the first call, so that a fresh
     // instance runs no guest code beyond its initializer.
     Ok(Box::new(Warm {
         store,
+        instance,
         memory,
         dispatch,
-        describe,
         alloc,
-        free,
         scratch: 0,
         scratch_len: 0,
     }))
@@ -592,12 +639,27 @@ fn call_failed(
 }
 
 impl Warm {
+    /// A function export of the instance, typed.
+    fn func<P: WasmParams, R: WasmResults>(
+        &mut self,
+        actor: &Actor,
+        at: &ModuleExport,
+        what: &str,
+    ) -> Result<TypedFunc<P, R>, Error> {
+        self.instance
+            .get_module_export(&mut self.store, at)
+            .and_then(Extern::into_func)
+            .ok_or_else(|| setup_failed(actor, &format_args!("no function export `{what}`")))?
+            .typed(&self.store)
+            .map_err(|e| setup_failed(actor, &e))
+    }
+
     /// Reads the contracts the instance implements.
     pub(crate) async fn describe(&mut self, actor: &Actor) -> Result<Vec<ContractInfo>, Error> {
         self.store.data_mut().deadline = Instant::now() + actor.limits.timeout;
         self.store.set_epoch_deadline(1);
         let packed = self
-            .describe
+            .func::<(), u64>(actor, &actor.exports.describe, abi::DESCRIBE)?
             .call_async(&mut self.store, ())
             .await
             .map_err(|e| call_failed(actor, &self.store, e, "describing its contracts"))?;
@@ -651,12 +713,10 @@ impl Warm {
             let want = total32.next_power_of_two().max(FIRST_SCRATCH);
             // Boxed: rare, and it keeps the future of every call small.
             if self.scratch_len > 0 {
-                Box::pin(
-                    self.free
-                        .call_async(&mut self.store, (self.scratch, self.scratch_len)),
-                )
-                .await
-                .map_err(|e| call_failed(actor, &self.store, e, "freeing its input buffer"))?;
+                let free = self.func::<(u32, u32), ()>(actor, &actor.exports.free, abi::FREE)?;
+                Box::pin(free.call_async(&mut self.store, (self.scratch, self.scratch_len)))
+                    .await
+                    .map_err(|e| call_failed(actor, &self.store, e, "freeing its input buffer"))?;
             }
             let ptr = Box::pin(self.alloc.call_async(&mut self.store, want))
                 .await

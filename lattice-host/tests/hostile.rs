@@ -424,3 +424,69 @@ async fn an_instance_idle_for_ticks_does_not_yield_at_its_next_call() {
     assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
     assert!(host.stats().guest_yields - before > 10);
 }
+
+/// A hand-written actor: its `_initialize` (a reactor's initializer, which
+/// the host runs once per instance) turns the byte that every call replies
+/// with from MessagePack `false` into `true`; `describe` lists no contracts.
+fn initialized_actor() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+            (memory (export "memory") 1)
+            (data (i32.const 16) "\90")
+            (data (i32.const 48) "\c2")
+            (func (export "_initialize") (i32.store8 (i32.const 48) (i32.const 0xc3)))
+            (func (export "lattice_alloc") (param i32) (result i32) i32.const 1024)
+            (func (export "lattice_free") (param i32 i32))
+            (func (export "lattice_describe") (result i64) i64.const 0x1_0000_0010)
+            (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64)
+                i64.const 0x1_0000_0030)
+            (@custom "lattice_abi" "\02\00\00\00"))"#,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_modules_initializer_runs_once_in_every_instance() {
+    let host = support::host();
+    host.start_actor(
+        "init",
+        initialized_actor(),
+        ActorLimits::new().max_instances(2),
+    )
+    .await
+    .unwrap();
+    // Two calls at once: two instances, each initialized.
+    let call = || host.invoke(Call::new("init", "any", "any", &[]));
+    let (a, b) = tokio::join!(call(), call());
+    for reply in [a, b] {
+        let initialized: bool = codec::decode(&reply.unwrap()).unwrap();
+        assert!(initialized, "the instance ran without its initializer");
+    }
+}
+
+#[tokio::test]
+async fn the_input_buffer_grows_and_the_old_one_is_freed() {
+    let host = support::host();
+    support::start(
+        &host,
+        "echo",
+        "example-echo-actor",
+        ActorLimits::new().max_instances(1),
+    )
+    .await;
+    // One instance: each larger request frees its buffer for a larger one.
+    for size in [16, 4 << 10, 100 << 10] {
+        let data = vec![7u8; size];
+        let args = codec::encode(&std::collections::BTreeMap::from([(
+            "data",
+            serde_bytes::ByteBuf::from(data.clone()),
+        )]))
+        .unwrap();
+        let reply = host
+            .invoke(Call::new("echo", "echo", "echo_bytes", &args))
+            .await
+            .unwrap();
+        let back: serde_bytes::ByteBuf = codec::decode(&reply).unwrap();
+        assert_eq!(back.into_vec(), data, "{size} bytes");
+    }
+}
