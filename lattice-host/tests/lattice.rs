@@ -18,13 +18,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn host_with(url: &str, lattice: &str, id: &str, actors: &[(&str, &str)]) -> Host {
     let host = Host::new(support::lattice_options(lattice, id)).unwrap();
     for (name, package) in actors {
-        host.start_actor_file(
-            name,
-            support::wasm(package),
-            ActorLimits::new().max_instances(2),
-        )
-        .await
-        .unwrap();
+        support::start(&host, name, package, ActorLimits::new().max_instances(2)).await;
     }
     host.join(nats::connect(url).await).await.unwrap();
     host
