@@ -339,7 +339,8 @@ pub struct RawCall<'a> {
     pub oneway: bool,
     /// The deadline; the client's default when `None`.
     pub timeout: Option<Duration>,
-    /// The W3C trace context to propagate, if the caller has one.
+    /// The W3C trace context to propagate, if the caller has one; a value
+    /// with a line break fails the call with [`ErrorKind::Encode`].
     pub traceparent: Option<&'a str>,
 }
 
@@ -381,7 +382,8 @@ fn reply_result(message: async_nats::Message) -> Result<Bytes, Error> {
 pub struct CallOptions {
     /// The deadline; overrides the method's and the client's default.
     pub timeout: Option<Duration>,
-    /// A W3C `traceparent` to propagate.
+    /// A W3C `traceparent` to propagate. A value with a line break fails
+    /// the call with [`ErrorKind::Encode`] before anything is sent.
     pub traceparent: Option<String>,
 }
 
