@@ -523,39 +523,25 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
         .await
         .map_err(|e| call_failed(actor, &store, e, "instantiating"))?;
     let exports = &actor.exports;
-    let mut export = |at: &ModuleExport, what: &str| {
-        instance
-            .get_module_export(&mut store, at)
-            .ok_or_else(|| setup_failed(actor, &format_args!("no export `{what}`")))
-    };
-    let memory = export(&exports.memory, abi::MEMORY)?
-        .into_memory()
+    let memory = instance
+        .get_module_export(&mut store, &exports.memory)
+        .and_then(Extern::into_memory)
         .ok_or_else(|| setup_failed(actor, &"its `memory` export is not a memory"))?;
-    let func = |export: Extern, what: &str| {
-        export.into_func().ok_or_else(|| {
-            setup_failed(
-                actor,
-                &format_args!("its `{what}` export is not a function"),
-            )
-        })
-    };
-    let dispatch = func(export(&exports.dispatch, abi::DISPATCH)?, abi::DISPATCH)?;
-    let alloc = func(export(&exports.alloc, abi::ALLOC)?, abi::ALLOC)?;
-    let initialize = match &exports.initialize {
-        Some(at) => Some(func(export(at, "_initialize")?, "_initialize")?),
-        None => None,
-    };
     store.data_mut().memory = Some(memory);
-    if let Some(init) = initialize {
-        init.typed::<(), ()>(&store)
-            .map_err(|e| setup_failed(actor, &e))?
+    if let Some(at) = &exports.initialize {
+        typed_export::<(), ()>(&instance, &mut store, actor, at, "_initialize")?
             .call_async(&mut store, ())
             .await
             .map_err(|e| call_failed(actor, &store, e, "initializing"))?;
     }
-    let typed = |e: wasmtime::Error| setup_failed(actor, &e);
-    let dispatch = dispatch.typed(&store).map_err(typed)?;
-    let alloc: TypedFunc<u32, u32> = alloc.typed(&store).map_err(typed)?;
+    let dispatch = typed_export(
+        &instance,
+        &mut store,
+        actor,
+        &exports.dispatch,
+        abi::DISPATCH,
+    )?;
+    let alloc = typed_export(&instance, &mut store, actor, &exports.alloc, abi::ALLOC)?;
     // The input buffer is allocated by the first call, so that a fresh
     // instance runs no guest code beyond its initializer.
     Ok(Box::new(Warm {
@@ -567,6 +553,27 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
         scratch: 0,
         scratch_len: 0,
     }))
+}
+
+/// The function export at `at` of `instance`, typed.
+fn typed_export<P: WasmParams, R: WasmResults>(
+    instance: &Instance,
+    store: &mut Store<InstanceState>,
+    actor: &Actor,
+    at: &ModuleExport,
+    what: &str,
+) -> Result<TypedFunc<P, R>, Error> {
+    instance
+        .get_module_export(&mut *store, at)
+        .and_then(Extern::into_func)
+        .ok_or_else(|| {
+            setup_failed(
+                actor,
+                &format_args!("its `{what}` export is not a function"),
+            )
+        })?
+        .typed(&*store)
+        .map_err(|e| setup_failed(actor, &e))
 }
 
 fn setup_failed(actor: &Actor, e: &dyn std::fmt::Display) -> Error {
@@ -646,12 +653,7 @@ impl Warm {
         at: &ModuleExport,
         what: &str,
     ) -> Result<TypedFunc<P, R>, Error> {
-        self.instance
-            .get_module_export(&mut self.store, at)
-            .and_then(Extern::into_func)
-            .ok_or_else(|| setup_failed(actor, &format_args!("no function export `{what}`")))?
-            .typed(&self.store)
-            .map_err(|e| setup_failed(actor, &e))
+        typed_export(&self.instance, &mut self.store, actor, at, what)
     }
 
     /// Reads the contracts the instance implements.
