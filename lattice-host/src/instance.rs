@@ -22,7 +22,10 @@ const FIRST_SCRATCH: u32 = 1 << 10;
 
 /// The state of one instance's store.
 pub(crate) struct InstanceState {
-    wasi: WasiP1Ctx,
+    /// Built when the guest first calls a WASI function: most actors never
+    /// do, and building one costs about 2,700 instructions and a kilobyte
+    /// per instance.
+    wasi: Option<Box<WasiP1Ctx>>,
     limiter: MemoryLimiter,
     host: Weak<HostInner>,
     actor: Arc<str>,
@@ -35,6 +38,15 @@ pub(crate) struct InstanceState {
     panic: Option<String>,
     /// The trace context of the call in progress.
     traceparent: Option<String>,
+}
+
+impl InstanceState {
+    /// The WASI context, built on first use: no arguments, no environment,
+    /// no preopened directories, no stdio.
+    fn wasi(&mut self) -> &mut WasiP1Ctx {
+        self.wasi
+            .get_or_insert_with(|| Box::new(WasiCtxBuilder::new().build_p1()))
+    }
 }
 
 /// Caps linear memory, and remembers when the cap was hit.
@@ -148,7 +160,7 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
             format!("cannot set up the linker: {e:#}"),
         )
     };
-    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi).map_err(setup)?;
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, InstanceState::wasi).map_err(setup)?;
 
     linker
         .func_wrap_async(
@@ -484,7 +496,7 @@ fn read_text(caller: &Caller<'_, InstanceState>, ptr: u32, len: u32) -> wasmtime
 /// Creates a fresh instance of `actor`, ready for calls.
 pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<Box<Warm>, Error> {
     let state = InstanceState {
-        wasi: WasiCtxBuilder::new().build_p1(),
+        wasi: None,
         limiter: MemoryLimiter {
             max: usize::try_from(actor.limits.max_memory).unwrap_or(usize::MAX),
             hit: false,

@@ -464,6 +464,37 @@ async fn a_modules_initializer_runs_once_in_every_instance() {
     }
 }
 
+/// The WASI context is built when the guest first calls WASI: the calls
+/// after an instance's first ones still see a clock, random bytes, and no
+/// arguments or environment.
+#[tokio::test]
+async fn wasi_works_in_a_warm_instance() {
+    let host = support::host();
+    support::start(
+        &host,
+        "hostile",
+        "lattice-test-hostile",
+        ActorLimits::new().max_instances(1),
+    )
+    .await;
+    // A call that touches no WASI first, then two that do.
+    invoke(&host, "ok", &NoArgs {}).await.unwrap();
+    for _ in 0..2 {
+        let reply = invoke(&host, "wasi", &NoArgs {}).await.unwrap();
+        let seen: Vec<u64> = codec::decode(&reply).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(
+            seen[0].abs_diff(now) < 60,
+            "the guest's clock says {}",
+            seen[0]
+        );
+        assert_eq!(seen[1..3], [0, 0], "no arguments, no environment");
+    }
+}
+
 #[tokio::test]
 async fn the_input_buffer_grows_and_the_old_one_is_freed() {
     let host = support::host();

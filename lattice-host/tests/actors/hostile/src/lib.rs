@@ -29,6 +29,10 @@ pub trait Hostile {
     /// Logs a line at each level; returns the levels whose lines were
     /// formatted (the others the host does not record).
     fn log_each_level(&self) -> Vec<String>;
+    /// Uses WASI: the wall clock (seconds since the epoch), the number of
+    /// arguments and of environment variables, and random bytes (through
+    /// std's hash map seed).
+    fn wasi(&self) -> Vec<u64>;
 }
 
 /// Records, when formatted, that its level's line was built.
@@ -111,6 +115,20 @@ impl Hostile for HostileActor {
         lattice_actor::warn!("{}", Noted(&formatted, "warn"));
         lattice_actor::error!("{}", Noted(&formatted, "error"));
         formatted.into_inner()
+    }
+
+    fn wasi(&self) -> Vec<u64> {
+        use std::hash::BuildHasher;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let seeded = std::collections::hash_map::RandomState::new().hash_one(1u8);
+        vec![
+            now,
+            std::env::args().count() as u64,
+            std::env::vars().count() as u64,
+            seeded,
+        ]
     }
 }
 
