@@ -29,7 +29,7 @@ fn section(name: &str) -> bool {
 }
 
 /// Whether a section that never runs by default was asked for by name
-/// (`profile`, `profile-raw`, `density100k`).
+/// (`profile`, `profile-raw`, `profile-invoke`, `profile-a2a`, `density100k`).
 fn asked_for(name: &str) -> bool {
     std::env::var("LATTICE_BENCH_ONLY").is_ok_and(|only| only.split(',').any(|s| s.trim() == name))
 }
@@ -179,6 +179,13 @@ fn mappings() -> usize {
     std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count())
 }
 
+/// The calls of a profiling run: `LATTICE_BENCH_CALLS`, 200,000 by default.
+fn profile_calls() -> usize {
+    std::env::var("LATTICE_BENCH_CALLS").map_or(200_000, |n| {
+        n.parse().expect("LATTICE_BENCH_CALLS: a number of calls")
+    })
+}
+
 fn bench_host(lattice: &str, id: &str, pool_instances: u32) -> Host {
     Host::new(
         HostOptions::new()
@@ -228,7 +235,9 @@ async fn run() {
     });
     // Profiling runs take a small pool: valgrind reserves no more than
     // about 32 GiB (eight slots of 4 GiB).
-    let profiling = asked_for("profile") || asked_for("profile-raw");
+    let profiling = ["profile", "profile-raw", "profile-invoke", "profile-a2a"]
+        .into_iter()
+        .any(asked_for);
     let pool = if profiling { 8 } else { 256 };
     if profiling {
         eprintln!("note: a profiling run: the echo host has 8 instance slots, not 256");
@@ -253,9 +262,7 @@ async fn run() {
         if !asked_for(name) {
             continue;
         }
-        let calls = std::env::var("LATTICE_BENCH_CALLS").map_or(200_000, |n| {
-            n.parse().expect("LATTICE_BENCH_CALLS: a number of calls")
-        });
+        let calls = profile_calls();
         let data = bytes::Bytes::from(vec![7u8; 64]);
         let rate = throughput(calls, 64, || async {
             if lattice_calls {
@@ -269,6 +276,48 @@ async fn run() {
         })
         .await;
         println!("{name}: {calls} calls, {rate:.0} calls/s");
+    }
+    // In process, for profilers: `Host::invoke` of echo (64 B), or of
+    // relay calling counter on the same host; the same calls as the in-host
+    // and actor-to-actor rows, without NATS.
+    if asked_for("profile-invoke") || asked_for("profile-a2a") {
+        let calls = profile_calls();
+        let local = bench_host("profile", "p", 8);
+        let (actor, contract, method, args) = if asked_for("profile-a2a") {
+            for (name, module) in [("relay", &relay_module), ("counter", &counter_module)] {
+                local
+                    .start_actor_file(name, module, ActorLimits::new())
+                    .await
+                    .expect("starts");
+            }
+            let args = RelayAddToArgs {
+                counter: "counter".into(),
+                by: 1,
+            };
+            ("relay", "relay", "add_to", lattice::codec::encode(&args))
+        } else {
+            local
+                .start_actor_file("echo", &echo_module, ActorLimits::new())
+                .await
+                .expect("echo");
+            let data = serde_bytes::ByteBuf::from(vec![7u8; 64]);
+            let args = BTreeMap::from([("data", data)]);
+            ("echo", "echo", "echo_bytes", lattice::codec::encode(&args))
+        };
+        let args = args.expect("encodes");
+        let started = Instant::now();
+        for _ in 0..calls {
+            local
+                .invoke(Call::new(actor, contract, method, &args))
+                .await
+                .expect("invoke");
+        }
+        let each = started.elapsed() / calls.max(1) as u32;
+        println!(
+            "{actor}.{method} in process: {calls} calls, {} each",
+            us(each)
+        );
+        local.shutdown().await;
     }
     if section("decompose") {
         decompose(&url, server.pid(), &client, &echo, &mut table).await;

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lattice::{Error, ErrorKind};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy,
+};
 
 use crate::options::HostOptions;
 
@@ -18,6 +20,12 @@ pub(crate) fn new_engine(options: &HostOptions) -> Result<Engine, Error> {
     config.consume_fuel(options.fuel);
     config.max_wasm_stack(options.max_wasm_stack);
     config.async_stack_size(options.max_wasm_stack + (1 << 20));
+    // `LATTICE_PERFMAP=1`: name the compiled guest functions in
+    // /tmp/perf-PID.map, so that perf (and the performance chapter's
+    // callgrind recipe) can tell guest code apart.
+    if std::env::var_os("LATTICE_PERFMAP").is_some_and(|v| v != "0") {
+        config.profiler(ProfilingStrategy::PerfMap);
+    }
     if options.pooling {
         let n = options.pool_instances;
         check_map_count(n)?;
