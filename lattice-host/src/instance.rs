@@ -167,54 +167,53 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
             abi::IMPORT_MODULE,
             abi::CALL,
             |mut caller: Caller<'_, InstanceState>,
-             (actor, actor_len, contract, contract_len, method, method_len, payload, payload_len, _version, fingerprint, timeout_ms, flags): (
-                u32,
-                u32,
-                u32,
-                u32,
-                u32,
-                u32,
-                u32,
-                u32,
-                u32,
-                u64,
-                u64,
-                i32,
-            )| {
+             (
+                actor,
+                actor_len,
+                contract,
+                contract_len,
+                method,
+                method_len,
+                payload,
+                payload_len,
+                _version,
+                fingerprint,
+                timeout_ms,
+                flags,
+            ): (u32, u32, u32, u32, u32, u32, u32, u32, u32, u64, u64, i32)| {
                 Box::new(async move {
-                    // The three names in one string: one allocation, not three.
-                    let parts = [
-                        read_str(&caller, actor, actor_len, "actor name")?,
-                        read_str(&caller, contract, contract_len, "contract name")?,
-                        read_str(&caller, method, method_len, "method name")?,
-                    ];
-                    let names = parts.concat();
-                    let ends = [parts[0].len(), parts[0].len() + parts[1].len()];
-                    let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
-                    let host = caller.data().host.upgrade();
-                    let traceparent = caller.data().traceparent.clone();
-                    let mut deadline = caller.data().deadline;
+                    // Borrowed from the caller's memory: the caller waits in
+                    // this import, so nothing can change or grow its memory
+                    // until the call returns.
+                    let actor = read_str(&caller, actor, actor_len, "actor name")?;
+                    let contract = read_str(&caller, contract, contract_len, "contract name")?;
+                    let method = read_str(&caller, method, method_len, "method name")?;
+                    let payload = read(&caller, payload, payload_len, "payload")?;
+                    let state = caller.data();
+                    let host = state.host.upgrade();
+                    let mut deadline = state.deadline;
                     if timeout_ms > 0 {
-                        deadline = deadline.min(Instant::now() + std::time::Duration::from_millis(timeout_ms));
+                        deadline = deadline
+                            .min(Instant::now() + std::time::Duration::from_millis(timeout_ms));
                     }
                     let outgoing = Outgoing {
-                        names,
-                        ends,
+                        actor,
+                        contract,
+                        method,
                         payload,
                         fingerprint: (fingerprint != 0).then_some(fingerprint),
                         deadline,
-                        traceparent,
+                        traceparent: state.traceparent.as_deref(),
                         oneway: flags & abi::CALL_ONEWAY != 0,
                         idempotent: flags & abi::CALL_IDEMPOTENT != 0,
                     };
                     let result = match host {
-                        None => Err(Error::new(ErrorKind::Transport, "the host is shutting down")),
+                        None => Err(Error::new(
+                            ErrorKind::Transport,
+                            "the host is shutting down",
+                        )),
                         Some(host) if outgoing.oneway => {
-                            tokio::spawn(async move {
-                                if let Err(e) = outgoing.send(&host).await {
-                                    tracing::debug!(actor = outgoing.actor(), error = %e, "oneway call failed");
-                                }
-                            });
+                            outgoing.spawn(host);
                             Ok(Vec::new())
                         }
                         Some(host) => outgoing.send(&host).await,
@@ -333,38 +332,52 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
     Ok(linker)
 }
 
-/// A call from a guest to another actor.
-struct Outgoing {
-    /// The actor, contract and method names, back to back.
-    names: String,
-    /// Where the actor and the contract names end in `names`.
-    ends: [usize; 2],
-    payload: Vec<u8>,
+/// A call from a guest to another actor, borrowed from the caller's memory.
+struct Outgoing<'a> {
+    actor: &'a str,
+    contract: &'a str,
+    method: &'a str,
+    payload: &'a [u8],
     fingerprint: Option<u64>,
     deadline: Instant,
-    traceparent: Option<String>,
+    traceparent: Option<&'a str>,
     oneway: bool,
     idempotent: bool,
 }
 
-impl Outgoing {
-    fn actor(&self) -> &str {
-        &self.names[..self.ends[0]]
-    }
-
-    fn contract(&self) -> &str {
-        &self.names[self.ends[0]..self.ends[1]]
-    }
-
-    fn method(&self) -> &str {
-        &self.names[self.ends[1]..]
+impl Outgoing<'_> {
+    /// Sends a oneway call from a task of its own: the guest goes on at
+    /// once, so the call owns copies of what it borrowed.
+    fn spawn(&self, host: Arc<HostInner>) {
+        let names = [self.actor, self.contract, self.method].concat();
+        let ends = [self.actor.len(), self.actor.len() + self.contract.len()];
+        let payload = self.payload.to_vec();
+        let traceparent = self.traceparent.map(str::to_owned);
+        let (fingerprint, deadline, idempotent) =
+            (self.fingerprint, self.deadline, self.idempotent);
+        tokio::spawn(async move {
+            let outgoing = Outgoing {
+                actor: &names[..ends[0]],
+                contract: &names[ends[0]..ends[1]],
+                method: &names[ends[1]..],
+                payload: &payload,
+                fingerprint,
+                deadline,
+                traceparent: traceparent.as_deref(),
+                oneway: true,
+                idempotent,
+            };
+            if let Err(e) = outgoing.send(&host).await {
+                tracing::debug!(actor = outgoing.actor, error = %e, "oneway call failed");
+            }
+        });
     }
 
     /// Dispatches in process when the callee runs on this host (unless turned
     /// off), over NATS when the host has joined a lattice, and otherwise
     /// reports that nobody runs the callee.
     async fn send(&self, host: &Arc<HostInner>) -> Result<Vec<u8>, Error> {
-        let local = host.actor(self.actor());
+        let local = host.actor(self.actor);
         match host.connected() {
             Some(connected) if !(local.is_some() && host.options().in_process) => {
                 host.stats
@@ -374,15 +387,15 @@ impl Outgoing {
                 let reply = connected
                     .client
                     .request(RawCall {
-                        actor: self.actor(),
-                        contract: self.contract(),
-                        method: self.method(),
+                        actor: self.actor,
+                        contract: self.contract,
+                        method: self.method,
                         fingerprint: self.fingerprint,
-                        payload: self.payload.clone().into(),
+                        payload: bytes::Bytes::copy_from_slice(self.payload),
                         idempotent: self.idempotent,
                         oneway: self.oneway,
                         timeout: Some(remaining),
-                        traceparent: self.traceparent.as_deref(),
+                        traceparent: self.traceparent,
                     })
                     .await?;
                 Ok(reply.to_vec())
@@ -391,12 +404,11 @@ impl Outgoing {
                 host.stats
                     .guest_calls_in_process
                     .fetch_add(1, Ordering::Relaxed);
-                let mut call =
-                    Call::new(self.actor(), self.contract(), self.method(), &self.payload);
+                let mut call = Call::new(self.actor, self.contract, self.method, self.payload);
                 if let Some(fp) = self.fingerprint {
                     call = call.fingerprint(fp);
                 }
-                if let Some(tp) = &self.traceparent {
+                if let Some(tp) = self.traceparent {
                     call = call.traceparent(tp);
                 }
                 match local {

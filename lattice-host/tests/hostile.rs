@@ -495,6 +495,51 @@ async fn wasi_works_in_a_warm_instance() {
     }
 }
 
+/// A oneway call from a guest returns at once; the host makes it from a
+/// task of its own, with copies of what the guest's memory held.
+#[tokio::test]
+async fn a_guests_oneway_call_runs_after_it_returned() {
+    #[derive(Serialize)]
+    struct Target {
+        actor: String,
+    }
+    let host = support::host();
+    support::start(&host, "hostile", "lattice-test-hostile", ActorLimits::new()).await;
+    support::start(
+        &host,
+        "counter",
+        "example-counter-actor",
+        ActorLimits::new().max_instances(1),
+    )
+    .await;
+    let counter = |method: &'static str, args: Vec<u8>| {
+        let host = host.clone();
+        async move {
+            let reply = host
+                .invoke(Call::new("counter", "counter", method, &args))
+                .await
+                .unwrap();
+            codec::decode::<u64>(&reply).unwrap()
+        }
+    };
+    let by_5 = codec::encode(&std::collections::BTreeMap::from([("by", 5u64)])).unwrap();
+    assert_eq!(counter("add", by_5).await, 5);
+    let target = Target {
+        actor: "counter".into(),
+    };
+    let reply = invoke(&host, "reset_counter", &target).await.unwrap();
+    let sent: Result<(), String> = codec::decode(&reply).unwrap();
+    assert_eq!(sent, Ok(()));
+    let reset = support::eventually(Duration::from_secs(5), || async {
+        match counter("get", Vec::new()).await {
+            0 => Ok(()),
+            n => Err(format!("still {n}")),
+        }
+    })
+    .await;
+    assert!(reset.is_ok(), "{reset:?}");
+}
+
 #[tokio::test]
 async fn the_input_buffer_grows_and_the_old_one_is_freed() {
     let host = support::host();

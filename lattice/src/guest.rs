@@ -75,6 +75,11 @@ impl GuestTransport for HostTransport {
     }
 }
 
+thread_local! {
+    /// The encoding buffer of guest calls, reused from call to call.
+    static ARGS: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// The shared part of every generated guest client: which actor, over which
 /// transport, with which deadline.
 #[derive(Clone)]
@@ -121,7 +126,12 @@ impl<T: GuestTransport> GuestStub<T> {
         method: &'static MethodDescriptor,
         args: &A,
     ) -> Result<R, Error> {
-        let payload = codec::encode(args)?;
+        // The arguments are encoded into a buffer kept for the next call
+        // (taken out of its cell for the call, so that a transport that
+        // calls back in finds an empty one rather than a borrowed one).
+        let mut payload = ARGS.take();
+        payload.clear();
+        codec::encode_into(args, &mut payload)?;
         let timeout = self
             .timeout
             .or(method.timeout_ms.map(Duration::from_millis));
@@ -131,7 +141,9 @@ impl<T: GuestTransport> GuestStub<T> {
             method,
             payload: &payload,
             timeout,
-        })?;
+        });
+        ARGS.set(payload);
+        let reply = reply?;
         if method.oneway {
             // Oneway methods return `()`, which decodes from nil.
             return codec::decode(&[0xc0]);

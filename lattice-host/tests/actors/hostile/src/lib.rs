@@ -33,6 +33,9 @@ pub trait Hostile {
     /// arguments and of environment variables, and random bytes (through
     /// std's hash map seed).
     fn wasi(&self) -> Vec<u64>;
+    /// Resets the counter actor `actor` with a oneway call: returns before
+    /// the counter has run.
+    fn reset_counter(&self, actor: String) -> Result<(), String>;
 }
 
 /// Records, when formatted, that its level's line was built.
@@ -129,6 +132,12 @@ impl Hostile for HostileActor {
             std::env::vars().count() as u64,
             seeded,
         ]
+    }
+
+    fn reset_counter(&self, actor: String) -> Result<(), String> {
+        let counter =
+            example_counter_contract::CounterGuestClient::new(&actor).map_err(|e| e.to_string())?;
+        counter.reset().map_err(|e| e.to_string())
     }
 }
 
