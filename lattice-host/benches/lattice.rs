@@ -29,7 +29,8 @@ fn section(name: &str) -> bool {
 }
 
 /// Whether a section that never runs by default was asked for by name
-/// (`profile`, `profile-raw`, `profile-invoke`, `profile-a2a`, `density100k`).
+/// (`profile`, `profile-raw`, `profile-invoke`, `profile-a2a`,
+/// `profile-instantiate`, `profile-instantiate-raw`, `density100k`).
 fn asked_for(name: &str) -> bool {
     std::env::var("LATTICE_BENCH_ONLY").is_ok_and(|only| only.split(',').any(|s| s.trim() == name))
 }
@@ -179,6 +180,30 @@ fn mappings() -> usize {
     std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count())
 }
 
+/// Echo's module in an engine configured like a host's (pooling, 8 slots,
+/// epochs, async), linked with every import a trap.
+fn raw_instance_pre(module: &std::path::Path) -> (wasmtime::Engine, wasmtime::InstancePre<()>) {
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    pool.total_core_instances(8)
+        .total_memories(8)
+        .total_tables(8)
+        .total_stacks(8)
+        .max_memories_per_module(1)
+        .max_tables_per_module(1)
+        .max_memory_size(64 << 20);
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    let engine = wasmtime::Engine::new(&config).expect("engine");
+    let module = wasmtime::Module::from_file(&engine, module).expect("compiles");
+    let mut linker: wasmtime::Linker<()> = wasmtime::Linker::new(&engine);
+    linker
+        .define_unknown_imports_as_traps(&module)
+        .expect("imports");
+    let pre = linker.instantiate_pre(&module).expect("links");
+    (engine, pre)
+}
+
 /// The calls of a profiling run: `LATTICE_BENCH_CALLS`, 200,000 by default.
 fn profile_calls() -> usize {
     std::env::var("LATTICE_BENCH_CALLS").map_or(200_000, |n| {
@@ -235,9 +260,16 @@ async fn run() {
     });
     // Profiling runs take a small pool: valgrind reserves no more than
     // about 32 GiB (eight slots of 4 GiB).
-    let profiling = ["profile", "profile-raw", "profile-invoke", "profile-a2a"]
-        .into_iter()
-        .any(asked_for);
+    let profiling = [
+        "profile",
+        "profile-raw",
+        "profile-invoke",
+        "profile-a2a",
+        "profile-instantiate",
+        "profile-instantiate-raw",
+    ]
+    .into_iter()
+    .any(asked_for);
     let pool = if profiling { 8 } else { 256 };
     if profiling {
         eprintln!("note: a profiling run: the echo host has 8 instance slots, not 256");
@@ -318,6 +350,37 @@ async fn run() {
             us(each)
         );
         local.shutdown().await;
+    }
+    // Fresh instances of echo: the host's, or wasmtime's own instantiation
+    // from an `InstancePre` with the pooling allocator (imports linked as
+    // traps), as in the criterion bench's rows.
+    if asked_for("profile-instantiate") {
+        let calls = profile_calls();
+        let local = bench_host("profile", "p", 8);
+        local
+            .start_actor_file("echo", &echo_module, ActorLimits::new())
+            .await
+            .expect("echo");
+        let started = Instant::now();
+        for _ in 0..calls {
+            local.fresh_instance("echo").await.expect("instance");
+        }
+        let each = started.elapsed() / calls.max(1) as u32;
+        println!("host fresh instance: {calls} times, {} each", us(each));
+        local.shutdown().await;
+    }
+    if asked_for("profile-instantiate-raw") {
+        let calls = profile_calls();
+        let (engine, pre) = raw_instance_pre(&echo_module);
+        let started = Instant::now();
+        for _ in 0..calls {
+            let mut store = wasmtime::Store::new(&engine, ());
+            pre.instantiate_async(&mut store)
+                .await
+                .expect("instantiates");
+        }
+        let each = started.elapsed() / calls.max(1) as u32;
+        println!("raw InstancePre: {calls} times, {} each", us(each));
     }
     if section("decompose") {
         decompose(&url, server.pid(), &client, &echo, &mut table).await;
