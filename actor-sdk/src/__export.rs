@@ -59,19 +59,6 @@ pub fn describe(contracts: &[&ContractDescriptor]) -> u64 {
     })
 }
 
-/// A contract or method name from the host as a `str`. Names are ASCII
-/// (`[a-z0-9_-]+`), and checking that is a few word compares, where full
-/// UTF-8 validation of the two names cost ~250 instructions of a call's
-/// ~2,100 in the guest (callgrind with `LATTICE_PERFMAP`).
-fn name(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
-    if bytes.is_ascii() {
-        // SAFETY: ASCII bytes are valid UTF-8.
-        Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
-    } else {
-        std::str::from_utf8(bytes)
-    }
-}
-
 /// [`abi::DISPATCH`]: splits the input, runs `route` and packs its reply.
 pub fn dispatch(
     input: u32,
@@ -92,7 +79,7 @@ pub fn dispatch(
     let (method, payload) = rest.split_at(method_len);
     REPLY.with_borrow_mut(|out| {
         out.clear();
-        let result = match (name(contract), name(method)) {
+        let result = match (sys::name(contract), sys::name(method)) {
             (Ok(contract), Ok(method)) => route(
                 contract,
                 Invocation {

@@ -20,7 +20,8 @@ import subprocess
 
 GROUPS = [
     ("the guest (compiled wasm)", r"^WASM "),
-    ("malloc and free", r"malloc|free|arena\.c|realloc|__rdl_|__rust_alloc|__rust_dealloc"),
+    # glibc's allocator and Rust's shims over it (not wasmtime's pools).
+    ("malloc and free", r"malloc\.c|arena\.c|(alloc|free)\S* \[\S*libc\.so|__rdl_|__rust_(no_)?alloc|__rust_dealloc"),
     ("memcpy, memcmp", r"memmove|memcpy|memcmp|memset"),
     ("hashing", r"sip::|hash_one|Hasher|hashbrown|foldhash"),
     ("formatting", r"core::fmt|fmt::"),
@@ -82,7 +83,7 @@ def main():
     p.add_argument("--top", type=int, default=25)
     args = p.parse_args()
     a, b = functions(args.short), functions(args.long)
-    per_call = {k: (b[k] - a.get(k, 0)) / args.calls for k in b}
+    per_call = {k: (b.get(k, 0) - a.get(k, 0)) / args.calls for k in a.keys() | b.keys()}
     print(f"{sum(per_call.values()):8.0f}  per call")
     groups = collections.Counter()
     for name, n in per_call.items():

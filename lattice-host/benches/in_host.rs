@@ -15,14 +15,15 @@ mod support;
 #[path = "common/raw_echo.rs"]
 mod raw_echo;
 
+#[path = "common/raw_pre.rs"]
+mod raw_pre;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lattice_host::{ActorLimits, Call, Host, HostOptions};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store,
-};
+use wasmtime::{Config, Store};
 
 const SIZES: [usize; 2] = [64, 4096];
 
@@ -126,39 +127,11 @@ fn actor_to_actor(c: &mut Criterion) {
     group.finish();
 }
 
-fn pooling_config(epochs: bool) -> Config {
-    let mut config = Config::new();
-    config.epoch_interruption(epochs);
-    let mut pool = PoolingAllocationConfig::default();
-    pool.total_core_instances(64)
-        .total_memories(64)
-        .total_tables(64)
-        .total_stacks(64)
-        .max_memories_per_module(1)
-        .max_tables_per_module(1)
-        .max_memory_size(64 << 20);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    config
-}
-
-/// The module linked with every import a trap: wasmtime's own
-/// instantiation cost, nothing of ours.
-fn raw_pre(config: Config, bytes: &[u8]) -> (Engine, wasmtime::InstancePre<()>) {
-    let engine = Engine::new(&config).expect("engine");
-    let module = Module::new(&engine, bytes).expect("compiles");
-    let mut linker: Linker<()> = Linker::new(&engine);
-    linker
-        .define_unknown_imports_as_traps(&module)
-        .expect("imports");
-    let pre = linker.instantiate_pre(&module).expect("links");
-    (engine, pre)
-}
-
 fn instantiate(c: &mut Criterion) {
     let mut group = c.benchmark_group("instantiate");
     let bytes = std::fs::read(support::wasm("example-echo-actor")).expect("the module");
     let raw = |name: &str, config: Config, group: &mut criterion::BenchmarkGroup<'_, _>| {
-        let (engine, pre) = raw_pre(config, &bytes);
+        let (engine, pre) = raw_pre::raw_pre(config, &bytes);
         group.bench_function(name, |b| {
             b.iter(|| {
                 let mut store = Store::new(&engine, ());
@@ -169,11 +142,11 @@ fn instantiate(c: &mut Criterion) {
     raw("raw_instance_pre_default", Config::new(), &mut group);
     raw(
         "raw_instance_pre_pooling",
-        pooling_config(false),
+        raw_pre::pooling_config(64, false),
         &mut group,
     );
     {
-        let (engine, pre) = raw_pre(pooling_config(true), &bytes);
+        let (engine, pre) = raw_pre::raw_pre(raw_pre::pooling_config(64, true), &bytes);
         let rt = runtime();
         group.bench_function("raw_instance_pre_pooling_async", |b| {
             b.to_async(&rt).iter(|| async {

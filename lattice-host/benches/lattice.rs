@@ -11,6 +11,9 @@
 #[allow(unreachable_pub)]
 mod support;
 
+#[path = "common/raw_pre.rs"]
+mod raw_pre;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -29,8 +32,7 @@ fn section(name: &str) -> bool {
 }
 
 /// Whether a section that never runs by default was asked for by name
-/// (`profile`, `profile-raw`, `profile-invoke`, `profile-a2a`,
-/// `profile-instantiate`, `profile-instantiate-raw`, `density100k`).
+/// (one of [`PROFILE_MODES`], or `density100k`).
 fn asked_for(name: &str) -> bool {
     std::env::var("LATTICE_BENCH_ONLY").is_ok_and(|only| only.split(',').any(|s| s.trim() == name))
 }
@@ -180,35 +182,32 @@ fn mappings() -> usize {
     std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count())
 }
 
-/// Echo's module in an engine configured like a host's (pooling, 8 slots,
-/// epochs, async), linked with every import a trap.
-fn raw_instance_pre(module: &std::path::Path) -> (wasmtime::Engine, wasmtime::InstancePre<()>) {
-    let mut config = wasmtime::Config::new();
-    config.epoch_interruption(true);
-    let mut pool = wasmtime::PoolingAllocationConfig::default();
-    pool.total_core_instances(8)
-        .total_memories(8)
-        .total_tables(8)
-        .total_stacks(8)
-        .max_memories_per_module(1)
-        .max_tables_per_module(1)
-        .max_memory_size(64 << 20);
-    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-    let engine = wasmtime::Engine::new(&config).expect("engine");
-    let module = wasmtime::Module::from_file(&engine, module).expect("compiles");
-    let mut linker: wasmtime::Linker<()> = wasmtime::Linker::new(&engine);
-    linker
-        .define_unknown_imports_as_traps(&module)
-        .expect("imports");
-    let pre = linker.instantiate_pre(&module).expect("links");
-    (engine, pre)
-}
+/// The modes that make one kind of call only, for profilers; never run by
+/// default.
+const PROFILE_MODES: [&str; 6] = [
+    "profile",
+    "profile-raw",
+    "profile-invoke",
+    "profile-a2a",
+    "profile-instantiate",
+    "profile-instantiate-raw",
+];
 
 /// The calls of a profiling run: `LATTICE_BENCH_CALLS`, 200,000 by default.
 fn profile_calls() -> usize {
     std::env::var("LATTICE_BENCH_CALLS").map_or(200_000, |n| {
         n.parse().expect("LATTICE_BENCH_CALLS: a number of calls")
     })
+}
+
+/// Makes `profile_calls()` calls of `f`, one after another; the mean time.
+async fn per_call<F: std::future::Future>(mut f: impl FnMut() -> F) -> Duration {
+    let calls = profile_calls();
+    let started = Instant::now();
+    for _ in 0..calls {
+        f().await;
+    }
+    started.elapsed() / u32::try_from(calls.max(1)).unwrap_or(u32::MAX)
 }
 
 fn bench_host(lattice: &str, id: &str, pool_instances: u32) -> Host {
@@ -260,16 +259,7 @@ async fn run() {
     });
     // Profiling runs take a small pool: valgrind reserves no more than
     // about 32 GiB (eight slots of 4 GiB).
-    let profiling = [
-        "profile",
-        "profile-raw",
-        "profile-invoke",
-        "profile-a2a",
-        "profile-instantiate",
-        "profile-instantiate-raw",
-    ]
-    .into_iter()
-    .any(asked_for);
+    let profiling = PROFILE_MODES.into_iter().any(asked_for);
     let pool = if profiling { 8 } else { 256 };
     if profiling {
         eprintln!("note: a profiling run: the echo host has 8 instance slots, not 256");
@@ -309,78 +299,48 @@ async fn run() {
         .await;
         println!("{name}: {calls} calls, {rate:.0} calls/s");
     }
-    // In process, for profilers: `Host::invoke` of echo (64 B), or of
-    // relay calling counter on the same host; the same calls as the in-host
-    // and actor-to-actor rows, without NATS.
-    if asked_for("profile-invoke") || asked_for("profile-a2a") {
-        let calls = profile_calls();
-        let local = bench_host("profile", "p", 8);
-        let (actor, contract, method, args) = if asked_for("profile-a2a") {
-            for (name, module) in [("relay", &relay_module), ("counter", &counter_module)] {
-                local
-                    .start_actor_file(name, module, ActorLimits::new())
-                    .await
-                    .expect("starts");
-            }
-            let args = RelayAddToArgs {
-                counter: "counter".into(),
-                by: 1,
-            };
-            ("relay", "relay", "add_to", lattice::codec::encode(&args))
-        } else {
-            local
-                .start_actor_file("echo", &echo_module, ActorLimits::new())
-                .await
-                .expect("echo");
-            let data = serde_bytes::ByteBuf::from(vec![7u8; 64]);
-            let args = BTreeMap::from([("data", data)]);
-            ("echo", "echo", "echo_bytes", lattice::codec::encode(&args))
-        };
-        let args = args.expect("encodes");
-        let started = Instant::now();
-        for _ in 0..calls {
-            local
-                .invoke(Call::new(actor, contract, method, &args))
-                .await
-                .expect("invoke");
-        }
-        let each = started.elapsed() / calls.max(1) as u32;
-        println!(
-            "{actor}.{method} in process: {calls} calls, {} each",
-            us(each)
-        );
-        local.shutdown().await;
+    // In process, for profilers, on the same host (8 slots): `Host::invoke`
+    // of echo (64 B), relay calling counter, the host's fresh instance of
+    // echo, and wasmtime's own instantiation of it from an `InstancePre`
+    // (imports linked as traps), as in the criterion bench's rows.
+    if asked_for("profile-invoke") {
+        let data = serde_bytes::ByteBuf::from(vec![7u8; 64]);
+        let args = lattice::codec::encode(&BTreeMap::from([("data", data)])).expect("encodes");
+        let call = || host.invoke(Call::new("echo", "echo", "echo_bytes", &args));
+        let each = per_call(|| async { call().await.expect("echo") }).await;
+        println!("echo.echo_bytes in process: {}", us(each));
     }
-    // Fresh instances of echo: the host's, or wasmtime's own instantiation
-    // from an `InstancePre` with the pooling allocator (imports linked as
-    // traps), as in the criterion bench's rows.
-    if asked_for("profile-instantiate") {
-        let calls = profile_calls();
-        let local = bench_host("profile", "p", 8);
-        local
-            .start_actor_file("echo", &echo_module, ActorLimits::new())
-            .await
-            .expect("echo");
-        let started = Instant::now();
-        for _ in 0..calls {
-            local.fresh_instance("echo").await.expect("instance");
+    if asked_for("profile-a2a") {
+        for (name, module) in [("relay", &relay_module), ("counter", &counter_module)] {
+            host.start_actor_file(name, module, ActorLimits::new())
+                .await
+                .expect("starts");
         }
-        let each = started.elapsed() / calls.max(1) as u32;
-        println!("host fresh instance: {calls} times, {} each", us(each));
-        local.shutdown().await;
+        let args = RelayAddToArgs {
+            counter: "counter".into(),
+            by: 1,
+        };
+        let args = lattice::codec::encode(&args).expect("encodes");
+        let call = || host.invoke(Call::new("relay", "relay", "add_to", &args));
+        let each = per_call(|| async { call().await.expect("relay") }).await;
+        println!("relay.add_to in process: {}", us(each));
+    }
+    if asked_for("profile-instantiate") {
+        let each =
+            per_call(|| async { host.fresh_instance("echo").await.expect("instance") }).await;
+        println!("host fresh instance: {}", us(each));
     }
     if asked_for("profile-instantiate-raw") {
-        let calls = profile_calls();
-        let (engine, pre) = raw_instance_pre(&echo_module);
-        let started = Instant::now();
-        for _ in 0..calls {
+        let bytes = std::fs::read(&echo_module).expect("the module");
+        let (engine, pre) = raw_pre::raw_pre(raw_pre::pooling_config(8, true), &bytes);
+        let each = per_call(|| async {
             let mut store = wasmtime::Store::new(&engine, ());
             pre.instantiate_async(&mut store)
                 .await
                 .expect("instantiates");
-        }
-        let each = started.elapsed() / calls.max(1) as u32;
-        println!("raw InstancePre: {calls} times, {} each", us(each));
+        })
+        .await;
+        println!("raw InstancePre: {}", us(each));
     }
     if section("decompose") {
         decompose(&url, server.pid(), &client, &echo, &mut table).await;

@@ -827,9 +827,10 @@ impl HostInner {
     ) -> Result<Vec<u8>, Error> {
         let now = Instant::now();
         // Statistics time the guest's call alone, not a wait for an instance
-        // or its creation; when neither happens, `now` is when the call
-        // starts (one clock read fewer: each costs ~40 instructions).
-        let (actor, deadline, _permit, mut started) = loop {
+        // or its creation: `started` moves past each. When neither happens,
+        // `now` is when the call starts (a clock read costs ~40 instructions).
+        let mut started = now;
+        let (actor, deadline, _permit) = loop {
             if call.payload.len() > actor.limits.max_payload {
                 return Err(Error::new(
                     ErrorKind::PayloadTooLarge,
@@ -849,11 +850,13 @@ impl HostInner {
             let deadline = outer.map_or(own, |o| o.min(own));
             // An instance free now needs no timer.
             if let Ok(permit) = actor.permits.clone().try_acquire_owned() {
-                break (actor, deadline, permit, now);
+                break (actor, deadline, permit);
             }
             let wait = tokio::time::timeout_at(deadline, actor.permits.clone().acquire_owned());
-            match Box::pin(wait).await {
-                Ok(Ok(permit)) => break (actor, deadline, permit, Instant::now()),
+            let waited = Box::pin(wait).await;
+            started = Instant::now();
+            match waited {
+                Ok(Ok(permit)) => break (actor, deadline, permit),
                 // Stopped, or updated: then the new module takes the call.
                 Ok(Err(_closed)) => match self.actor(call.actor) {
                     Some(next) if !Arc::ptr_eq(&next, &actor) => actor = next,

@@ -17,7 +17,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -303,11 +302,21 @@ fn hex16(value: u64) -> String {
 
 /// A time budget as whole milliseconds in decimal text.
 fn millis(budget: Duration) -> String {
-    let mut text = String::with_capacity(20);
-    let millis = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
-    // Writing to a String cannot fail.
-    let _ = write!(text, "{millis}");
-    text
+    let mut n = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
+    // Digits from the right, without the formatting machinery (~230
+    // instructions per call through `write!`, callgrind).
+    let mut text = [0u8; 20];
+    let mut start = text.len();
+    loop {
+        start -= 1;
+        text[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits: the check cannot fail.
+    String::from_utf8(text[start..].to_vec()).unwrap_or_default()
 }
 
 /// A fresh W3C trace context: version 00, random trace and span ids, sampled.

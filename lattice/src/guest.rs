@@ -80,6 +80,14 @@ thread_local! {
     static ARGS: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
+/// Keeps `buffer` for the next call, unless a large call grew it: an
+/// instance should not hold a large call's memory for good.
+fn keep_args_buffer(buffer: Vec<u8>) {
+    if buffer.capacity() <= 64 << 10 {
+        ARGS.set(buffer);
+    }
+}
+
 /// The shared part of every generated guest client: which actor, over which
 /// transport, with which deadline.
 #[derive(Clone)]
@@ -131,7 +139,10 @@ impl<T: GuestTransport> GuestStub<T> {
         // calls back in finds an empty one rather than a borrowed one).
         let mut payload = ARGS.take();
         payload.clear();
-        codec::encode_into(args, &mut payload)?;
+        if let Err(e) = codec::encode_into(args, &mut payload) {
+            keep_args_buffer(payload);
+            return Err(e);
+        }
         let timeout = self
             .timeout
             .or(method.timeout_ms.map(Duration::from_millis));
@@ -142,7 +153,7 @@ impl<T: GuestTransport> GuestStub<T> {
             payload: &payload,
             timeout,
         });
-        ARGS.set(payload);
+        keep_args_buffer(payload);
         let reply = reply?;
         if method.oneway {
             // Oneway methods return `()`, which decodes from nil.
