@@ -237,7 +237,7 @@ async fn run() {
     let echo_module = support::wasm("example-echo-actor");
     let counter_module = support::wasm("example-counter-actor");
     let relay_module = support::wasm("example-relay-actor");
-    let hostile_module = support::wasm("lattice-test-hostile");
+    let idle_module = support::wasm("lattice-test-idle");
     let server = NatsServer::single();
     let url = server.url();
     let mut table = Table(Vec::new());
@@ -407,12 +407,12 @@ async fn run() {
         actor_to_actor(&url, &client, &relay_module, &counter_module, &mut table).await;
     }
     if section("density") {
-        density(&hostile_module, &[1_000, 10_000], 3_000, &mut table).await;
+        density(&idle_module, &[1_000, 10_000], 3_000, &mut table).await;
     }
     // 100,000 instances: only when asked for by name, as it needs
     // `sysctl -w vm.max_map_count=605000` (the host says so otherwise).
     if asked_for("density100k") {
-        density(&hostile_module, &[100_000], 30_000, &mut table).await;
+        density(&idle_module, &[100_000], 30_000, &mut table).await;
     }
     host.shutdown().await;
     println!(
@@ -511,12 +511,7 @@ async fn actor_to_actor(
     two.shutdown().await;
 }
 
-async fn density(
-    hostile_module: &std::path::Path,
-    counts: &[u32],
-    sleep_ms: u64,
-    table: &mut Table,
-) {
+async fn density(module: &std::path::Path, counts: &[u32], sleep_ms: u64, table: &mut Table) {
     // --- Density: RSS of idle instances, each having served one call: that
     // many calls at once (each sleeps), so that each gets an instance.
     for &count in counts {
@@ -539,7 +534,7 @@ async fn density(
         dense
             .start_actor_file(
                 "idle",
-                &hostile_module,
+                &module,
                 ActorLimits::new()
                     .max_instances(count)
                     .timeout(Duration::from_millis(sleep_ms * 2)),
@@ -554,7 +549,7 @@ async fn density(
                 let payload = payload.clone();
                 tokio::spawn(async move {
                     dense
-                        .invoke(Call::new("idle", "hostile", "sleep", &payload))
+                        .invoke(Call::new("idle", "idle", "sleep", &payload))
                         .await
                         .expect("sleeps")
                 })

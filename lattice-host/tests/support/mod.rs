@@ -14,6 +14,7 @@ const ACTORS: &[&str] = &[
     "example-counter-actor",
     "example-relay-actor",
     "lattice-test-hostile",
+    "lattice-test-idle",
 ];
 
 fn workspace() -> PathBuf {
