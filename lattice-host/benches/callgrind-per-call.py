@@ -21,7 +21,7 @@ import subprocess
 GROUPS = [
     ("the guest (compiled wasm)", r"^WASM "),
     # glibc's allocator and Rust's shims over it (not wasmtime's pools).
-    ("malloc and free", r"malloc\.c|arena\.c|(alloc|free)\S* \[\S*libc\.so|__rdl_|__rust_(no_)?alloc|__rust_dealloc"),
+    ("malloc and free", r"malloc\.c|arena\.c|(alloc|free)\S* \[\S*libc\.so|__rdl_|__rust_(no_)?alloc|__rust_realloc|__rust_dealloc"),
     ("memcpy, memcmp", r"memmove|memcpy|memcmp|memset"),
     ("hashing", r"sip::|hash_one|Hasher|hashbrown|foldhash"),
     ("formatting", r"core::fmt|fmt::"),

@@ -471,6 +471,7 @@ mod tests {
         for value in [0, 1, 0xabc, 0x0123_4567_89ab_cdef, u64::MAX] {
             assert_eq!(hex16(value), format!("{value:016x}"));
         }
+        assert_eq!(millis(Duration::ZERO), "0");
         assert_eq!(millis(Duration::from_secs(5)), "5000");
         assert_eq!(millis(Duration::from_micros(1500)), "1");
         assert_eq!(millis(Duration::MAX), u64::MAX.to_string());

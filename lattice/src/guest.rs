@@ -80,8 +80,9 @@ thread_local! {
     static ARGS: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Keeps `buffer` for the next call, unless a large call grew it: an
-/// instance should not hold a large call's memory for good.
+/// Keeps `buffer` for the next call, unless a large call grew it: a large
+/// buffer goes back to the allocator rather than being held for this use
+/// alone.
 fn keep_args_buffer(buffer: Vec<u8>) {
     if buffer.capacity() <= 64 << 10 {
         ARGS.set(buffer);
