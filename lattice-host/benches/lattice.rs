@@ -84,21 +84,82 @@ where
     calls as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn sequential<F, Fut>(calls: usize, f: F) -> (Duration, Duration)
+/// `calls` throughput runs of `a` and of `b`, in [`ROUNDS`] rounds that
+/// alternate which goes first (a b, b a, a b, ...), so that the machine's
+/// drift (a third within minutes here) falls on both alike; returns each
+/// one's calls per second over all its rounds.
+async fn throughput_pair<FA, FutA, FB, FutB>(
+    calls: usize,
+    inflight: usize,
+    a: FA,
+    b: FB,
+) -> (f64, f64)
 where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    FA: Fn() -> FutA,
+    FutA: std::future::Future<Output = ()>,
+    FB: Fn() -> FutB,
+    FutB: std::future::Future<Output = ()>,
+{
+    let each = (calls / ROUNDS).max(1);
+    let (mut time_a, mut time_b) = (0.0, 0.0);
+    for round in 0..ROUNDS {
+        let timed_a = async { each as f64 / throughput(each, inflight, &a).await };
+        let timed_b = async { each as f64 / throughput(each, inflight, &b).await };
+        if round % 2 == 0 {
+            time_a += timed_a.await;
+            time_b += timed_b.await;
+        } else {
+            time_b += timed_b.await;
+            time_a += timed_a.await;
+        }
+    }
+    let total = (each * ROUNDS) as f64;
+    (total / time_a, total / time_b)
+}
+
+/// How many rounds [`throughput_pair`] alternates.
+const ROUNDS: usize = 10;
+
+/// `calls` sequential calls of `a` and of `b`, alternating call by call
+/// (and which of the two goes first), after a tenth as many to warm up: the
+/// machine's drift falls on both alike. Returns each one's median and
+/// 99th percentile.
+async fn sequential_pair<FA, FutA, FB, FutB>(
+    calls: usize,
+    a: FA,
+    b: FB,
+) -> ((Duration, Duration), (Duration, Duration))
+where
+    FA: Fn() -> FutA,
+    FutA: std::future::Future<Output = ()>,
+    FB: Fn() -> FutB,
+    FutB: std::future::Future<Output = ()>,
 {
     for _ in 0..calls / 10 {
-        f().await;
+        a().await;
+        b().await;
     }
-    let mut samples = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        let start = Instant::now();
-        f().await;
-        samples.push(start.elapsed());
+    let (mut samples_a, mut samples_b) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
+    for i in 0..calls {
+        let timed_a = async {
+            let start = Instant::now();
+            a().await;
+            start.elapsed()
+        };
+        let timed_b = async {
+            let start = Instant::now();
+            b().await;
+            start.elapsed()
+        };
+        if i % 2 == 0 {
+            samples_a.push(timed_a.await);
+            samples_b.push(timed_b.await);
+        } else {
+            samples_b.push(timed_b.await);
+            samples_a.push(timed_a.await);
+        }
     }
-    percentiles(samples)
+    (percentiles(samples_a), percentiles(samples_b))
 }
 
 /// Resident memory: (all, anonymous) bytes. The rest is file and shared
@@ -370,8 +431,7 @@ async fn run() {
             }
         };
         let n = scale(if size > 4096 { 1000 } else { 3000 });
-        let (raw_median, raw_p99) = sequential(n, raw).await;
-        let (our_median, our_p99) = sequential(n, ours).await;
+        let ((raw_median, raw_p99), (our_median, our_p99)) = sequential_pair(n, raw, ours).await;
         table.row(
             format!("sequential median, {size} B"),
             us(raw_median),
@@ -392,8 +452,7 @@ async fn run() {
                 continue;
             }
             let n = scale(if size > 4096 { 3000 } else { 20_000 });
-            let raw_rate = throughput(n, inflight, raw).await;
-            let our_rate = throughput(n, inflight, ours).await;
+            let (raw_rate, our_rate) = throughput_pair(n, inflight, raw, ours).await;
             table.row(
                 format!("throughput, {inflight} in flight, {size} B"),
                 format!("{raw_rate:.0}/s"),
@@ -447,19 +506,18 @@ async fn actor_to_actor(
     .expect("encodes");
     let counter_args = lattice::codec::encode(&CounterAddArgs { by: 1 }).expect("encodes");
     let n = scale(20_000);
-    let (direct, _) = sequential(n, || async {
+    let direct = || async {
         a2a.invoke(Call::new("counter", "counter", "add", &counter_args))
             .await
             .expect("counter");
-    })
-    .await;
-    let (via_relay, _) = sequential(n, || async {
+    };
+    let relay = || async {
         a2a.invoke(Call::new("relay", "relay", "add_to", &relay_args))
             .await
             .expect("relay");
-    })
-    .await;
-    let (raw_rtt, _) = sequential(scale(3000), || {
+    };
+    let ((direct_median, _), (via_relay, _)) = sequential_pair(n, direct, relay).await;
+    let raw_request = || {
         let client = client.clone();
         async move {
             client
@@ -467,18 +525,7 @@ async fn actor_to_actor(
                 .await
                 .expect("raw");
         }
-    })
-    .await;
-    let same_host = via_relay.saturating_sub(direct);
-    table.row(
-        "actor to actor, same host (median)",
-        us(raw_rtt),
-        us(same_host),
-        format!(
-            "{:.0}x under",
-            raw_rtt.as_secs_f64() / same_host.as_secs_f64().max(1e-9)
-        ),
-    );
+    };
     // Across hosts: relay on `one`, counter only on `two`.
     a2a.stop_actor("counter").await.expect("stops");
     a2a.join(nats::connect(url).await).await.expect("joins");
@@ -491,20 +538,23 @@ async fn actor_to_actor(
     support::eventually(Duration::from_secs(5), || counter.get())
         .await
         .expect("counter reachable");
-    let (cross, _) = sequential(scale(3000), || async {
-        a2a.invoke(Call::new("relay", "relay", "add_to", &relay_args))
-            .await
-            .expect("relay");
-    })
-    .await;
+    let ((raw_rtt, _), (cross, _)) = sequential_pair(scale(3000), raw_request, relay).await;
+    let same_host = via_relay.saturating_sub(direct_median);
+    table.row(
+        "actor to actor, same host (median)",
+        us(raw_rtt),
+        us(same_host),
+        format!(
+            "{:.0}x under",
+            raw_rtt.as_secs_f64() / same_host.as_secs_f64().max(1e-9)
+        ),
+    );
+    let other_host = cross.saturating_sub(direct_median);
     table.row(
         "actor to actor, other host (median)",
         us(raw_rtt),
-        us(cross.saturating_sub(direct)),
-        format!(
-            "{:.2}x",
-            cross.saturating_sub(direct).as_secs_f64() / raw_rtt.as_secs_f64()
-        ),
+        us(other_host),
+        format!("{:.2}x", other_host.as_secs_f64() / raw_rtt.as_secs_f64()),
     );
 
     a2a.shutdown().await;
@@ -773,4 +823,61 @@ async fn decompose(
     })
     .await;
     report("lattice echo", rate, before, mark());
+
+    // The same halves one call at a time, each paired with raw calls.
+    let raw = || async {
+        client
+            .request("bench.raw", data.clone())
+            .await
+            .expect("raw");
+    };
+    let with_headers = || async {
+        let request = async_nats::Request::new()
+            .payload(data.clone())
+            .headers(two.clone());
+        client
+            .send_request("bench.hdr", request)
+            .await
+            .expect("reply");
+    };
+    let lattice_client = || async {
+        stand_in.echo_bytes(data.to_vec()).await.expect("stand-in");
+    };
+    let lattice_host = || async {
+        let request = async_nats::Request::new()
+            .payload(args.clone())
+            .headers(two.clone());
+        client
+            .send_request("lattice.bench.rpc.echo.echo.echo_bytes", request)
+            .await
+            .expect("reply");
+    };
+    let lattice_call = || async {
+        echo.echo_bytes(data.to_vec()).await.expect("echo");
+    };
+    let n = scale(3000);
+    let mut median = |what: &str, (raw, ours): ((Duration, Duration), (Duration, Duration))| {
+        table.row(
+            format!("sequential median, 64 B: {what}"),
+            us(raw.0),
+            us(ours.0),
+            format!(
+                "+{:.1} us",
+                (ours.0.as_secs_f64() - raw.0.as_secs_f64()) * 1e6
+            ),
+        );
+    };
+    median(
+        "raw, 2 headers",
+        sequential_pair(n, raw, with_headers).await,
+    );
+    median(
+        "lattice client, raw responder",
+        sequential_pair(n, raw, lattice_client).await,
+    );
+    median(
+        "raw client, 2 headers, lattice host",
+        sequential_pair(n, raw, lattice_host).await,
+    );
+    median("lattice echo", sequential_pair(n, raw, lattice_call).await);
 }
