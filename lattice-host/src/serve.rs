@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, Subscriber};
 use futures_util::{FutureExt, StreamExt};
+use lattice::prefix::CallPrefix;
 use lattice::{Error, ErrorKind, headers};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinHandle;
@@ -231,6 +232,9 @@ async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error>
             ),
         ));
     };
+    // The call prefix (what the generated clients send) or, from clients
+    // that send none, the headers carry the fingerprint and the budget.
+    let (prefix, args) = CallPrefix::split(&message.payload)?;
     // One pass over the headers: looking each name up would parse it into
     // a `HeaderName` and hash it, per header, per call.
     let (mut fingerprint, mut timeout, mut named, mut traceparent) = (None, None, None, None);
@@ -246,26 +250,6 @@ async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error>
             _ => {}
         }
     }
-    let fingerprint = match fingerprint {
-        None => None,
-        Some(text) => Some(u64::from_str_radix(text, 16).map_err(|_| {
-            bad(format!(
-                "malformed {} header {text:?}: expected 16 hex digits",
-                headers::FINGERPRINT
-            ))
-        })?),
-    };
-    let timeout = match timeout {
-        None => None,
-        Some(text) => Some(Duration::from_millis(text.parse::<u64>().map_err(
-            |_| {
-                bad(format!(
-                    "malformed {} header {text:?}: expected milliseconds",
-                    headers::TIMEOUT_MS
-                ))
-            },
-        )?)),
-    };
     if let Some(named) = named
         && named != contract
     {
@@ -274,7 +258,35 @@ async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error>
             headers::CONTRACT
         )));
     }
-    let mut call = Call::new(actor, contract, method, &message.payload);
+    let (fingerprint, timeout) = match prefix {
+        Some(prefix) => (
+            prefix.fingerprint,
+            prefix.budget_ms.map(|ms| Duration::from_millis(ms.into())),
+        ),
+        None => (
+            fingerprint
+                .map(|text| {
+                    u64::from_str_radix(text, 16).map_err(|_| {
+                        bad(format!(
+                            "malformed {} header {text:?}: expected 16 hex digits",
+                            headers::FINGERPRINT
+                        ))
+                    })
+                })
+                .transpose()?,
+            timeout
+                .map(|text| {
+                    text.parse::<u64>().map(Duration::from_millis).map_err(|_| {
+                        bad(format!(
+                            "malformed {} header {text:?}: expected milliseconds",
+                            headers::TIMEOUT_MS
+                        ))
+                    })
+                })
+                .transpose()?,
+        ),
+    };
+    let mut call = Call::new(actor, contract, method, args);
     if let Some(fp) = fingerprint {
         call = call.fingerprint(fp);
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use example_counter_contract::{CounterClient, CounterError};
 use example_echo_contract::EchoClient;
 use example_relay_contract::RelayClient;
+use lattice::prefix::CallPrefix;
 use lattice::{ErrorKind, headers};
 use lattice_host::{ActorLimits, Host};
 use support::nats::{self, NatsServer};
@@ -323,6 +324,13 @@ async fn garbage_from_raw_nats_clients_gets_typed_errors() {
         }
     };
     type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8], ErrorKind);
+    let stale = CallPrefix {
+        fingerprint: Some(1),
+        budget_ms: Some(1000),
+    }
+    .encode();
+    let mut version_2 = stale;
+    version_2[2] = 2;
     let cases: Vec<Case<'_>> = vec![
         (
             "lattice.raw.rpc.echo.echo.echo",
@@ -367,6 +375,24 @@ async fn garbage_from_raw_nats_clients_gets_typed_errors() {
             ErrorKind::Decode,
         ),
         (
+            "lattice.raw.rpc.echo.echo.echo",
+            vec![],
+            &stale[..10],
+            ErrorKind::Decode,
+        ),
+        (
+            "lattice.raw.rpc.echo.echo.echo",
+            vec![],
+            &version_2,
+            ErrorKind::Decode,
+        ),
+        (
+            "lattice.raw.rpc.echo.echo.echo",
+            vec![],
+            &stale,
+            ErrorKind::ContractMismatch,
+        ),
+        (
             "lattice.raw.rpc.echo.echo.echo.extra",
             vec![],
             b"",
@@ -390,7 +416,28 @@ async fn garbage_from_raw_nats_clients_gets_typed_errors() {
         "plain"
     );
     // ANCHOR_END: raw
-    assert!(host.stats().calls_from_nats >= 9);
+    // With the call prefix, as the generated clients send it: the
+    // fingerprint is checked and the arguments follow.
+    let prefix = CallPrefix {
+        fingerprint: Some(<dyn example_echo_contract::Echo as lattice::Contract>::FINGERPRINT),
+        budget_ms: Some(2000),
+    };
+    let mut with_prefix = prefix.encode().to_vec();
+    lattice::codec::encode_into(
+        &std::collections::BTreeMap::from([("text", "plain")]),
+        &mut with_prefix,
+    )
+    .unwrap();
+    let reply = nats
+        .request("lattice.raw.rpc.echo.echo.echo", with_prefix.into())
+        .await
+        .unwrap();
+    assert!(reply.headers.is_none(), "an error reply: {reply:?}");
+    assert_eq!(
+        lattice::codec::decode::<String>(&reply.payload).unwrap(),
+        "plain"
+    );
+    assert!(host.stats().calls_from_nats >= 13);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -598,17 +645,20 @@ async fn calls_between_actors_carry_the_deadline_and_the_trace() {
             .to_owned()
     };
     assert_eq!(header(headers::TRACEPARENT), traceparent);
-    let budget: u64 = header(headers::TIMEOUT_MS).parse().unwrap();
+    let (prefix, args) = CallPrefix::split(&seen.payload).unwrap();
+    let prefix = prefix.expect("the call prefix");
+    let budget = prefix.budget_ms.unwrap();
     assert!(
         budget > 0 && budget <= 1500,
         "the caller's remaining deadline travels on: {budget} ms"
     );
     assert_eq!(
-        header(headers::FINGERPRINT),
-        format!(
-            "{:016x}",
-            <dyn example_echo_contract::Echo as lattice::Contract>::DESCRIPTOR.fingerprint
-        )
+        prefix.fingerprint,
+        Some(<dyn example_echo_contract::Echo as lattice::Contract>::DESCRIPTOR.fingerprint)
+    );
+    assert_eq!(
+        lattice::codec::decode::<std::collections::BTreeMap<String, String>>(args).unwrap()["text"],
+        "hi"
     );
 }
 

@@ -31,6 +31,7 @@ use crate::contract::{ContractDescriptor, MethodDescriptor};
 use crate::error::{Error, ErrorKind};
 use crate::headers;
 use crate::names::{NameKind, validate};
+use crate::prefix::{self, CallPrefix};
 
 /// A NATS connection bound to a lattice.
 #[derive(Clone, Debug)]
@@ -136,30 +137,34 @@ impl Client {
         }
         let mut subject = rpc_subject(&self.rpc_prefix, actor, contract, method);
         let timeout = call.timeout.unwrap_or(self.timeout);
-        // The subject names the contract and method; the headers carry only
-        // what it cannot: the fingerprint, the time budget, a trace context
-        // when there is one. Every header costs both ends a parse per call,
-        // and every allocation here is paid per call: the names are
-        // constants, the values are written straight into exact-size strings.
-        let headers_for = |budget: Duration| {
-            let mut headers = HeaderMap::new();
-            if let Some(fingerprint) = call.fingerprint {
-                headers.insert(FINGERPRINT, hex16(fingerprint));
-            }
-            if let Some(traceparent) = call.traceparent {
-                headers.insert(TRACEPARENT, traceparent);
-            }
-            headers.insert(TIMEOUT_MS, millis(budget));
-            headers
+        // The subject names the contract and method; the call prefix, 18
+        // bytes before the arguments, carries the fingerprint and the time
+        // budget (see `prefix`: a header would cost both ends a header-map
+        // parse per hop). A trace context, when there is one, is a header.
+        let body_for = |budget: Duration| {
+            let prefix = CallPrefix {
+                fingerprint: call.fingerprint,
+                budget_ms: Some(u32::try_from(budget.as_millis()).unwrap_or(u32::MAX)),
+            };
+            let mut body = Vec::with_capacity(prefix::LEN + call.payload.len());
+            body.extend_from_slice(&prefix.encode());
+            body.extend_from_slice(&call.payload);
+            Bytes::from(body)
         };
+        let traceparent = call.traceparent.map(|traceparent| {
+            let mut headers = HeaderMap::new();
+            headers.insert(TRACEPARENT, traceparent);
+            headers
+        });
         let what = || format!("{contract}.{method} on actor `{actor}`");
 
         if call.oneway {
-            return match self
-                .nats
-                .publish_with_headers(subject, headers_for(timeout), call.payload)
-                .await
-            {
+            let body = body_for(timeout);
+            let sent = match traceparent {
+                Some(headers) => self.nats.publish_with_headers(subject, headers, body).await,
+                None => self.nats.publish(subject, body).await,
+            };
+            return match sent {
                 Ok(()) => Ok(Bytes::new()),
                 Err(e) => Err(match e.kind() {
                     async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
@@ -201,10 +206,12 @@ impl Client {
             } else {
                 std::mem::replace(&mut subject, Subject::from_static(""))
             };
-            let request = async_nats::Request::new()
-                .payload(call.payload.clone())
-                .headers(headers_for(attempt))
+            let mut request = async_nats::Request::new()
+                .payload(body_for(attempt))
                 .timeout(Some(attempt));
+            if let Some(headers) = &traceparent {
+                request = request.headers(headers.clone());
+            }
             let result = match self.nats.send_request(attempt_subject, request).await {
                 Ok(message) => reply_result(message),
                 Err(e) => Err(self.request_error(e, actor, &what(), attempt)),
@@ -262,9 +269,7 @@ impl Client {
     }
 }
 
-const FINGERPRINT: HeaderName = HeaderName::from_static(headers::FINGERPRINT);
 const TRACEPARENT: HeaderName = HeaderName::from_static(headers::TRACEPARENT);
-const TIMEOUT_MS: HeaderName = HeaderName::from_static(headers::TIMEOUT_MS);
 
 /// `{prefix}{actor}.{contract}.{method}`, where the prefix is
 /// `lattice.{lattice}.rpc.`: built in one exact-size allocation, without the
@@ -286,37 +291,6 @@ fn check_header_value(name: &str, value: &str) -> Result<(), Error> {
         ));
     }
     Ok(())
-}
-
-/// A fingerprint as the 16 lowercase hex digits of the wire.
-fn hex16(value: u64) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = [0u8; 16];
-    for (i, digit) in text.iter_mut().enumerate() {
-        *digit = DIGITS[(value >> (60 - 4 * i)) as usize & 0xf];
-    }
-    // Bytes, not chars: collecting chars into a String re-encodes each one.
-    // The digits are ASCII, so the check cannot fail.
-    String::from_utf8(text.to_vec()).unwrap_or_default()
-}
-
-/// A time budget as whole milliseconds in decimal text.
-fn millis(budget: Duration) -> String {
-    let mut n = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
-    // Digits from the right, without the formatting machinery (~230
-    // instructions per call through `write!`, callgrind).
-    let mut text = [0u8; 20];
-    let mut start = text.len();
-    loop {
-        start -= 1;
-        text[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // ASCII digits: the check cannot fail.
-    String::from_utf8(text[start..].to_vec()).unwrap_or_default()
 }
 
 /// A fresh W3C trace context: version 00, random trace and span ids, sampled.
@@ -464,17 +438,6 @@ mod tests {
         let subject = rpc_subject("lattice.prod.rpc.", "counter", "counter", "add");
         let expected = RpcSubject::new("prod", "counter", "counter", "add").expect("valid names");
         assert_eq!(subject.as_str(), expected.to_string());
-    }
-
-    #[test]
-    fn header_values_are_written_as_the_wire_says() {
-        for value in [0, 1, 0xabc, 0x0123_4567_89ab_cdef, u64::MAX] {
-            assert_eq!(hex16(value), format!("{value:016x}"));
-        }
-        assert_eq!(millis(Duration::ZERO), "0");
-        assert_eq!(millis(Duration::from_secs(5)), "5000");
-        assert_eq!(millis(Duration::from_micros(1500)), "1");
-        assert_eq!(millis(Duration::MAX), u64::MAX.to_string());
     }
 
     #[test]

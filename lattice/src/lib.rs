@@ -49,6 +49,8 @@
 //! - [`names`]: validation of lattice ids, actor, contract and method names.
 //! - [`subject`]: building and parsing NATS subjects.
 //! - [`headers`]: the NATS header names of the wire protocol.
+//! - [`prefix`]: the call prefix, a call's fingerprint and time budget at the
+//!   start of its body.
 //! - [`codec`]: the MessagePack codec.
 //! - [`Error`] and [`ErrorKind`]: one error type, with wire status codes.
 //! - [`Contract`], [`ContractDescriptor`], [`MethodDescriptor`]: contract metadata.
@@ -71,6 +73,7 @@ mod error;
 pub mod guest;
 pub mod headers;
 pub mod names;
+pub mod prefix;
 pub mod subject;
 
 #[cfg(all(feature = "client", not(target_family = "wasm")))]
