@@ -371,6 +371,48 @@ async fn run() {
         let each = per_call(|| async { call().await.expect("echo") }).await;
         println!("echo.echo_bytes in process: {}", us(each));
     }
+    // What a call costs when the caches are not warm: after touching other
+    // memory (as the NATS server and the client do between sequential
+    // calls), and after the thread has slept (as a host between calls).
+    if asked_for("cold-invoke") {
+        let data = serde_bytes::ByteBuf::from(vec![7u8; 64]);
+        let args = lattice::codec::encode(&BTreeMap::from([("data", data)])).expect("encodes");
+        let call = || host.invoke(Call::new("echo", "echo", "echo_bytes", &args));
+        let mut other = vec![0u8; 8 << 20];
+        for kib in [0usize, 512, 2048, 8192] {
+            let mut samples = Vec::with_capacity(2000);
+            for round in 0..2000u32 {
+                for at in (0..kib * 1024).step_by(64) {
+                    other[at] = other[at].wrapping_add(round as u8);
+                }
+                let start = Instant::now();
+                call().await.expect("echo");
+                samples.push(start.elapsed());
+            }
+            let (median, p99) = percentiles(samples);
+            println!(
+                "echo.echo_bytes after touching {kib} KiB: median {}, p99 {}",
+                us(median),
+                us(p99)
+            );
+        }
+        std::hint::black_box(&other);
+        for idle_us in [50u64, 200, 1000] {
+            let mut samples = Vec::with_capacity(2000);
+            for _ in 0..2000 {
+                tokio::time::sleep(Duration::from_micros(idle_us)).await;
+                let start = Instant::now();
+                call().await.expect("echo");
+                samples.push(start.elapsed());
+            }
+            let (median, p99) = percentiles(samples);
+            println!(
+                "echo.echo_bytes after {idle_us} us idle: median {}, p99 {}",
+                us(median),
+                us(p99)
+            );
+        }
+    }
     if asked_for("profile-a2a") {
         for (name, module) in [("relay", &relay_module), ("counter", &counter_module)] {
             host.start_actor_file(name, module, ActorLimits::new())

@@ -99,7 +99,23 @@ impl Client {
         payload: Bytes,
         options: &CallOptions,
     ) -> Result<Bytes, Error> {
-        self.request(RawCall {
+        self.call_descriptor(actor, contract, method, Body::Args(payload), options)
+            .await
+    }
+
+    async fn call_descriptor(
+        &self,
+        actor: &str,
+        contract: &'static ContractDescriptor,
+        method: &'static MethodDescriptor,
+        body: Body,
+        options: &CallOptions,
+    ) -> Result<Bytes, Error> {
+        let payload = match &body {
+            Body::Args(args) => args.clone(),
+            Body::Room(_) => Bytes::new(),
+        };
+        let call = RawCall {
             actor,
             contract: contract.name,
             method: method.name,
@@ -111,8 +127,8 @@ impl Client {
                 .timeout
                 .or(method.timeout_ms.map(Duration::from_millis)),
             traceparent: options.traceparent.as_deref(),
-        })
-        .await
+        };
+        self.send(call, body).await
     }
 
     /// Makes a call described by names rather than descriptors (the host uses
@@ -123,6 +139,11 @@ impl Client {
     /// (at least 100 ms), so that a host that died with the request still
     /// leaves time for another to answer.
     pub async fn request(&self, call: RawCall<'_>) -> Result<Bytes, Error> {
+        let args = call.payload.clone();
+        self.send(call, Body::Args(args)).await
+    }
+
+    async fn send(&self, call: RawCall<'_>, body: Body) -> Result<Bytes, Error> {
         let RawCall {
             actor,
             contract,
@@ -141,15 +162,30 @@ impl Client {
         // bytes before the arguments, carries the fingerprint and the time
         // budget (see `prefix`: a header would cost both ends a header-map
         // parse per hop). A trace context, when there is one, is a header.
-        let body_for = |budget: Duration| {
+        let mut body = body;
+        let mut body_for = |budget: Duration| {
             let prefix = CallPrefix {
                 fingerprint: call.fingerprint,
                 budget_ms: Some(u32::try_from(budget.as_millis()).unwrap_or(u32::MAX)),
-            };
-            let mut body = Vec::with_capacity(prefix::LEN + call.payload.len());
-            body.extend_from_slice(&prefix.encode());
-            body.extend_from_slice(&call.payload);
-            Bytes::from(body)
+            }
+            .encode();
+            match std::mem::replace(&mut body, Body::Args(Bytes::new())) {
+                // The generated clients' first attempt: the prefix goes into
+                // the room left for it, and the arguments are not copied.
+                Body::Room(mut room) => {
+                    room[..prefix::LEN].copy_from_slice(&prefix);
+                    let sent = Bytes::from(room);
+                    body = Body::Args(sent.slice(prefix::LEN..));
+                    sent
+                }
+                Body::Args(args) => {
+                    let mut sent = Vec::with_capacity(prefix::LEN + args.len());
+                    sent.extend_from_slice(&prefix);
+                    sent.extend_from_slice(&args);
+                    body = Body::Args(args);
+                    Bytes::from(sent)
+                }
+            }
         };
         let traceparent = call.traceparent.map(|traceparent| {
             let mut headers = HeaderMap::new();
@@ -346,6 +382,15 @@ impl<'a> RawCall<'a> {
     }
 }
 
+/// The arguments of a call on their way to the wire.
+enum Body {
+    /// The encoded arguments map alone.
+    Args(Bytes),
+    /// [`prefix::LEN`] bytes of room for the call prefix, then the encoded
+    /// arguments map.
+    Room(Vec<u8>),
+}
+
 /// Turns a reply message into its body or the error it carries.
 fn reply_result(message: async_nats::Message) -> Result<Bytes, Error> {
     let status = message
@@ -413,10 +458,20 @@ impl ActorClient {
         method: &'static MethodDescriptor,
         args: &A,
     ) -> Result<R, Error> {
-        let payload = Bytes::from(codec::encode(args)?);
+        // The arguments go after room for the call prefix, so that the first
+        // attempt sends this buffer as it is.
+        let mut room = Vec::with_capacity(128);
+        room.resize(prefix::LEN, 0);
+        codec::encode_into(args, &mut room)?;
         let reply = self
             .client
-            .call_raw(&self.actor, contract, method, payload, &self.options)
+            .call_descriptor(
+                &self.actor,
+                contract,
+                method,
+                Body::Room(room),
+                &self.options,
+            )
             .await?;
         if method.oneway {
             return codec::decode(&[0xc0]);
