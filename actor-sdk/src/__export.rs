@@ -17,9 +17,12 @@ thread_local! {
 
 static INIT: Once = Once::new();
 
-/// Once per instance: the panic hook and the transport of guest clients.
+/// Once per instance, before any other guest code: the module's static
+/// constructors, the panic hook and the transport of guest clients. Every
+/// export calls it first.
 fn init() {
     INIT.call_once(|| {
+        sys::run_constructors();
         std::panic::set_hook(Box::new(|info| {
             let message = info.payload_as_str().unwrap_or("a panic without a message");
             let text = match info.location() {
@@ -34,11 +37,13 @@ fn init() {
 
 /// [`abi::ALLOC`].
 pub fn alloc(size: u32) -> u32 {
+    init();
     sys::alloc(size)
 }
 
 /// [`abi::FREE`].
 pub fn free(ptr: u32, size: u32) {
+    init();
     sys::free(ptr, size)
 }
 

@@ -77,6 +77,29 @@ pub(crate) fn input(_ptr: u32, _len: usize) -> &'static [u8] {
     &[]
 }
 
+/// Runs the module's static constructors (`.init_array`: those of wasi-libc,
+/// and of crates such as `ctor` or `inventory`). Called once per instance,
+/// before anything else the instance does.
+///
+/// Referring to `__wasm_call_ctors` also makes the module a WASI reactor:
+/// when nothing refers to it, `wasm-ld` links a command module and wraps
+/// every export in a call of the constructors before it and of the
+/// destructors after it, so each call would run them again (and pay ~140
+/// instructions for it).
+#[cfg(target_family = "wasm")]
+pub(crate) fn run_constructors() {
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    // SAFETY: a function the linker synthesizes for every module; the
+    // caller runs it once per instance, before any other guest code.
+    unsafe { __wasm_call_ctors() }
+}
+
+/// Native builds have no wasm constructors to run.
+#[cfg(not(target_family = "wasm"))]
+pub(crate) fn run_constructors() {}
+
 #[cfg(target_family = "wasm")]
 mod imports {
     #[link(wasm_import_module = "lattice")]

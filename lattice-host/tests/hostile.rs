@@ -495,6 +495,25 @@ async fn wasi_works_in_a_warm_instance() {
     }
 }
 
+/// An actor is a WASI reactor: its static constructors run once per
+/// instance, before its first call, not around every call (what a command
+/// module's export wrappers would do).
+#[tokio::test]
+async fn static_constructors_run_once_per_instance() {
+    let host = support::host();
+    support::start(
+        &host,
+        "hostile",
+        "lattice-test-hostile",
+        ActorLimits::new().max_instances(1),
+    )
+    .await;
+    for _ in 0..3 {
+        let reply = invoke(&host, "constructor_runs", &NoArgs {}).await.unwrap();
+        assert_eq!(codec::decode::<u32>(&reply).unwrap(), 1);
+    }
+}
+
 /// A oneway call from a guest returns at once; the host makes it from a
 /// task of its own, with copies of what the guest's memory held.
 #[tokio::test]

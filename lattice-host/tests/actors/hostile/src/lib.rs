@@ -36,7 +36,22 @@ pub trait Hostile {
     /// Resets the counter actor `actor` with a oneway call: returns before
     /// the counter has run.
     fn reset_counter(&self, actor: String) -> Result<(), String>;
+    /// How many times this instance has run its static constructors.
+    fn constructor_runs(&self) -> u32;
 }
+
+/// Counts runs of the module's static constructors (the `.init_array`
+/// entry below): an instance runs them once, however many calls it serves.
+static CONSTRUCTOR_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+extern "C" fn count_constructor_run() {
+    CONSTRUCTOR_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A static constructor, as the `ctor` and `inventory` crates make them.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CONSTRUCTOR: extern "C" fn() = count_constructor_run;
 
 /// Records, when formatted, that its level's line was built.
 struct Noted<'a>(&'a std::cell::RefCell<Vec<String>>, &'static str);
@@ -138,6 +153,10 @@ impl Hostile for HostileActor {
         let counter =
             example_counter_contract::CounterGuestClient::new(&actor).map_err(|e| e.to_string())?;
         counter.reset().map_err(|e| e.to_string())
+    }
+
+    fn constructor_runs(&self) -> u32 {
+        CONSTRUCTOR_RUNS.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
