@@ -14,6 +14,9 @@ mod support;
 #[path = "common/raw_pre.rs"]
 mod raw_pre;
 
+#[path = "common/raw_echo.rs"]
+mod raw_echo;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -397,19 +400,33 @@ async fn run() {
             );
         }
         std::hint::black_box(&other);
-        for idle_us in [50u64, 200, 1000] {
-            let mut samples = Vec::with_capacity(2000);
+        // The smallest wasm echo called straight through wasmtime, for
+        // comparison: how much of the cost after idle any wasm call pays.
+        let mut raw = raw_echo::RawEcho::new();
+        let (input, mut output) = ([7u8; 64], [0u8; 64]);
+        for idle_us in [0u64, 50, 200, 1000] {
+            let (mut ours, mut theirs) = (Vec::with_capacity(2000), Vec::with_capacity(2000));
             for _ in 0..2000 {
-                tokio::time::sleep(Duration::from_micros(idle_us)).await;
+                if idle_us > 0 {
+                    tokio::time::sleep(Duration::from_micros(idle_us)).await;
+                }
                 let start = Instant::now();
                 call().await.expect("echo");
-                samples.push(start.elapsed());
+                ours.push(start.elapsed());
+                if idle_us > 0 {
+                    tokio::time::sleep(Duration::from_micros(idle_us)).await;
+                }
+                let start = Instant::now();
+                raw.call(&input, &mut output);
+                theirs.push(start.elapsed());
             }
-            let (median, p99) = percentiles(samples);
+            let ((median, p99), (raw_median, raw_p99)) = (percentiles(ours), percentiles(theirs));
             println!(
-                "echo.echo_bytes after {idle_us} us idle: median {}, p99 {}",
+                "after {idle_us} us idle: echo.echo_bytes median {}, p99 {}; raw wasmtime echo median {}, p99 {}",
                 us(median),
-                us(p99)
+                us(p99),
+                us(raw_median),
+                us(raw_p99)
             );
         }
     }

@@ -110,6 +110,30 @@ impl CallPrefix {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a body holds, splitting it returns, never panics, and
+        /// gives back a suffix of the body.
+        #[test]
+        fn split_never_panics(head in prop::sample::select(vec![vec![], vec![0xd8], vec![0xd8, 0x4c], vec![0xd8, 0x4c, 1]]),
+                              rest in prop::collection::vec(any::<u8>(), 0..40)) {
+            let mut body = head;
+            body.extend_from_slice(&rest);
+            if let Ok((_, args)) = CallPrefix::split(&body) {
+                prop_assert!(body.ends_with(args));
+            }
+        }
+
+        #[test]
+        fn any_prefix_round_trips(fingerprint in any::<Option<u64>>(), budget_ms in any::<Option<u32>>(),
+                                  args in prop::collection::vec(any::<u8>(), 0..40)) {
+            let prefix = CallPrefix { fingerprint, budget_ms };
+            let mut body = prefix.encode().to_vec();
+            body.extend_from_slice(&args);
+            prop_assert_eq!(CallPrefix::split(&body).unwrap(), (Some(prefix), &args[..]));
+        }
+    }
 
     #[test]
     fn a_prefix_reads_back_as_written() {
