@@ -400,33 +400,69 @@ async fn run() {
             );
         }
         std::hint::black_box(&other);
-        // The smallest wasm echo called straight through wasmtime, for
-        // comparison: how much of the cost after idle any wasm call pays.
+        // The echo actor's own dispatch, called straight through wasmtime
+        // (imports linked as traps, a pool of 8), synchronously and on a
+        // fiber as the host calls it: how much of the cost after idle is
+        // the guest's call itself.
+        let bytes = std::fs::read(&echo_module).expect("the module");
+        let (engine, pre) = raw_pre::raw_pre(raw_pre::pooling_config(8, false), &bytes);
+        let mut store = wasmtime::Store::new(&engine, ());
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .expect("instantiates");
+        let memory = instance
+            .get_memory(&mut store, lattice::abi::MEMORY)
+            .expect("memory");
+        let alloc = instance
+            .get_typed_func::<u32, u32>(&mut store, lattice::abi::ALLOC)
+            .expect("alloc");
+        let dispatch = instance
+            .get_typed_func::<(u32, u32, u32, u32, u64), u64>(&mut store, lattice::abi::DISPATCH)
+            .expect("dispatch");
+        let input = [&b"echoecho_bytes"[..], &args].concat();
+        let at = alloc.call_async(&mut store, 1024).await.expect("alloc");
+        let lens = (4, 10, args.len() as u32, 0);
+        // The smallest wasm echo, one `memory.copy`, also straight through
+        // wasmtime.
         let mut raw = raw_echo::RawEcho::new();
-        let (input, mut output) = ([7u8; 64], [0u8; 64]);
+        let (small_in, mut small_out) = ([7u8; 64], [0u8; 64]);
+        // The four, one after another, each after the same idle time.
         for idle_us in [0u64, 50, 200, 1000] {
-            let (mut ours, mut theirs) = (Vec::with_capacity(2000), Vec::with_capacity(2000));
+            let mut samples: [Vec<Duration>; 4] = Default::default();
             for _ in 0..2000 {
-                if idle_us > 0 {
-                    tokio::time::sleep(Duration::from_micros(idle_us)).await;
+                for (kind, taken) in samples.iter_mut().enumerate() {
+                    if idle_us > 0 {
+                        tokio::time::sleep(Duration::from_micros(idle_us)).await;
+                    }
+                    let start = Instant::now();
+                    if kind == 0 {
+                        call().await.expect("echo");
+                    } else if kind == 3 {
+                        raw.call(&small_in, &mut small_out);
+                    } else {
+                        memory
+                            .write(&mut store, at as usize, &input)
+                            .expect("writes");
+                        let params = (at, lens.0, lens.1, lens.2, lens.3);
+                        let packed = if kind == 1 {
+                            dispatch.call_async(&mut store, params).await
+                        } else {
+                            dispatch.call(&mut store, params)
+                        };
+                        std::hint::black_box(packed.expect("dispatches"));
+                    }
+                    taken.push(start.elapsed());
                 }
-                let start = Instant::now();
-                call().await.expect("echo");
-                ours.push(start.elapsed());
-                if idle_us > 0 {
-                    tokio::time::sleep(Duration::from_micros(idle_us)).await;
-                }
-                let start = Instant::now();
-                raw.call(&input, &mut output);
-                theirs.push(start.elapsed());
             }
-            let ((median, p99), (raw_median, raw_p99)) = (percentiles(ours), percentiles(theirs));
+            let [host_call, on_fiber, synchronous, smallest] = samples.map(percentiles);
             println!(
-                "after {idle_us} us idle: echo.echo_bytes median {}, p99 {}; raw wasmtime echo median {}, p99 {}",
-                us(median),
-                us(p99),
-                us(raw_median),
-                us(raw_p99)
+                "after {idle_us} us idle, medians: Host::invoke of echo {}; its dispatch \
+                 through raw wasmtime on a fiber {}, synchronous {}; the smallest wasm echo {}",
+                us(host_call.0),
+                us(on_fiber.0),
+                us(synchronous.0),
+                us(smallest.0)
             );
         }
     }
