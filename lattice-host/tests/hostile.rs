@@ -63,6 +63,20 @@ async fn started() -> Host {
     host
 }
 
+/// A host running the hostile actor in a single instance, so that every
+/// call sees the state the calls before it left.
+async fn one_hostile_instance() -> Host {
+    let host = support::host();
+    support::start(
+        &host,
+        "hostile",
+        "lattice-test-hostile",
+        ActorLimits::new().max_instances(1),
+    )
+    .await;
+    host
+}
+
 /// After a failure, the actor and its neighbours still answer, from a fresh
 /// instance when the failure killed one.
 async fn still_serving(host: &Host) {
@@ -469,14 +483,7 @@ async fn a_modules_initializer_runs_once_in_every_instance() {
 /// arguments or environment.
 #[tokio::test]
 async fn wasi_works_in_a_warm_instance() {
-    let host = support::host();
-    support::start(
-        &host,
-        "hostile",
-        "lattice-test-hostile",
-        ActorLimits::new().max_instances(1),
-    )
-    .await;
+    let host = one_hostile_instance().await;
     // A call that touches no WASI first, then two that do.
     invoke(&host, "ok", &NoArgs {}).await.unwrap();
     for _ in 0..2 {
@@ -500,14 +507,7 @@ async fn wasi_works_in_a_warm_instance() {
 /// module's export wrappers would do).
 #[tokio::test]
 async fn static_constructors_run_once_per_instance() {
-    let host = support::host();
-    support::start(
-        &host,
-        "hostile",
-        "lattice-test-hostile",
-        ActorLimits::new().max_instances(1),
-    )
-    .await;
+    let host = one_hostile_instance().await;
     for _ in 0..3 {
         let reply = invoke(&host, "constructor_runs", &NoArgs {}).await.unwrap();
         assert_eq!(codec::decode::<u32>(&reply).unwrap(), 1);
