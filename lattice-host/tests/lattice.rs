@@ -291,6 +291,38 @@ async fn payload_limits() {
     assert_eq!(err.kind(), ErrorKind::PayloadTooLarge, "{err}");
 }
 
+/// The echo contract as another build might have it: same name, another
+/// signature, so another fingerprint.
+mod other_build {
+    #![allow(unreachable_pub)]
+
+    #[lattice::contract(version = 1)]
+    pub trait Echo {
+        fn echo(&self, text: String, times: u32) -> String;
+    }
+}
+
+/// A generated client built against another version of a contract is
+/// refused by the host with a typed error, through the call prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_another_contract_version_is_refused() {
+    let server = NatsServer::single();
+    let _host = host_with(
+        &server.url(),
+        "versions",
+        "h",
+        &[("echo", "example-echo-actor")],
+    )
+    .await;
+    let nats = nats::connect(&server.url()).await;
+    let stale = other_build::EchoClient::new(nats.clone(), "versions", "echo").unwrap();
+    let err = stale.echo("hi".into(), 2).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ContractMismatch, "{err}");
+    // The current client of the same actor is served.
+    let echo = EchoClient::new(nats, "versions", "echo").unwrap();
+    assert_eq!(echo.echo("hi".into()).await.unwrap(), "hi");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_from_raw_nats_clients_gets_typed_errors() {
     let server = NatsServer::single();
