@@ -248,8 +248,9 @@ fn mappings() -> usize {
 
 /// The modes that make one kind of call only, for profilers; never run by
 /// default.
-const PROFILE_MODES: [&str; 6] = [
+const PROFILE_MODES: [&str; 7] = [
     "profile",
+    "profile-client",
     "profile-raw",
     "profile-invoke",
     "profile-a2a",
@@ -362,6 +363,34 @@ async fn run() {
         })
         .await;
         println!("{name}: {calls} calls, {rate:.0} calls/s");
+    }
+    // The generated client alone: `EchoClient` calling a raw stand-in for an
+    // actor named `raw`, which answers every call with the same reply.
+    if asked_for("profile-client") {
+        let responder = nats::connect(&url).await;
+        let mut calls_in = responder
+            .subscribe("lattice.bench.rpc.raw.>")
+            .await
+            .expect("subscribes");
+        responder.flush().await.expect("flush");
+        let reply = bytes::Bytes::from(
+            lattice::codec::encode(&serde_bytes::ByteBuf::from(vec![7u8; 64])).expect("encodes"),
+        );
+        tokio::spawn(async move {
+            while let Some(message) = calls_in.next().await {
+                if let Some(to) = message.reply {
+                    let _ = responder.publish(to, reply.clone()).await;
+                }
+            }
+        });
+        let stand_in = EchoClient::new(client.clone(), "bench", "raw").expect("client");
+        let data = vec![7u8; 64];
+        let calls = profile_calls();
+        let rate = throughput(calls, 64, || async {
+            stand_in.echo_bytes(data.clone()).await.expect("stand-in");
+        })
+        .await;
+        println!("profile-client: {calls} calls, {rate:.0} calls/s");
     }
     // In process, for profilers, on the same host (8 slots): `Host::invoke`
     // of echo (64 B), relay calling counter, the host's fresh instance of
