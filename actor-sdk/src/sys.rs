@@ -84,7 +84,7 @@ pub(crate) fn input(_ptr: u32, _len: usize) -> &'static [u8] {
 /// Referring to `__wasm_call_ctors` also makes the module a WASI reactor:
 /// when nothing refers to it, `wasm-ld` links a command module and wraps
 /// every export in a call of the constructors before it and of the
-/// destructors after it, so each call would run them again (and pay ~140
+/// destructors after it, so each call would run them again (and pay ~110
 /// instructions for it).
 #[cfg(target_family = "wasm")]
 pub(crate) fn run_constructors() {
