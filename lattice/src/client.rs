@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_nats::{HeaderMap, HeaderName, RequestErrorKind, Subject};
@@ -83,7 +83,16 @@ impl Client {
             client: self.clone(),
             actor: actor.into(),
             options: CallOptions::default(),
+            subjects: Arc::default(),
         })
+    }
+
+    /// The subject of a call, after checking the names that make it.
+    fn rpc_subject(&self, actor: &str, contract: &str, method: &str) -> Result<Subject, Error> {
+        validate(NameKind::Actor, actor)?;
+        validate(NameKind::Contract, contract)?;
+        validate(NameKind::Method, method)?;
+        Ok(rpc_subject(&self.rpc_prefix, actor, contract, method))
     }
 
     /// Calls `method` of `contract` on `actor` with an encoded arguments map
@@ -99,7 +108,7 @@ impl Client {
         payload: Bytes,
         options: &CallOptions,
     ) -> Result<Bytes, Error> {
-        self.call_descriptor(actor, contract, method, Body::Args(payload), options)
+        self.call_descriptor(actor, contract, method, Body::Args(payload), options, None)
             .await
     }
 
@@ -110,6 +119,7 @@ impl Client {
         method: &'static MethodDescriptor,
         body: Body,
         options: &CallOptions,
+        subject: Option<Subject>,
     ) -> Result<Bytes, Error> {
         let payload = match &body {
             Body::Args(args) => args.clone(),
@@ -128,7 +138,7 @@ impl Client {
                 .or(method.timeout_ms.map(Duration::from_millis)),
             traceparent: options.traceparent.as_deref(),
         };
-        self.send(call, body).await
+        self.send(call, body, subject).await
     }
 
     /// Makes a call described by names rather than descriptors (the host uses
@@ -140,23 +150,31 @@ impl Client {
     /// leaves time for another to answer.
     pub async fn request(&self, call: RawCall<'_>) -> Result<Bytes, Error> {
         let args = call.payload.clone();
-        self.send(call, Body::Args(args)).await
+        self.send(call, Body::Args(args), None).await
     }
 
-    async fn send(&self, call: RawCall<'_>, body: Body) -> Result<Bytes, Error> {
+    /// Sends `call`, on `subject` when the caller has it built and checked
+    /// already (an [`ActorClient`]'s cache), else on one built here from
+    /// the checked names.
+    async fn send(
+        &self,
+        call: RawCall<'_>,
+        body: Body,
+        subject: Option<Subject>,
+    ) -> Result<Bytes, Error> {
         let RawCall {
             actor,
             contract,
             method,
             ..
         } = call;
-        validate(NameKind::Actor, actor)?;
-        validate(NameKind::Contract, contract)?;
-        validate(NameKind::Method, method)?;
         if let Some(traceparent) = call.traceparent {
             check_header_value(headers::TRACEPARENT, traceparent)?;
         }
-        let mut subject = rpc_subject(&self.rpc_prefix, actor, contract, method);
+        let mut subject = match subject {
+            Some(subject) => subject,
+            None => self.rpc_subject(actor, contract, method)?,
+        };
         let timeout = call.timeout.unwrap_or(self.timeout);
         // The subject names the contract and method; the call prefix, 18
         // bytes before the arguments, carries the fingerprint and the time
@@ -421,9 +439,49 @@ pub struct ActorClient {
     client: Client,
     actor: Arc<str>,
     options: CallOptions,
+    /// The subjects of the methods of the first contract called, built and
+    /// checked once and shared by the clones (`None`: its names are not
+    /// valid, and each call reports it). A subject is otherwise built and
+    /// its three names checked per call, about 500 instructions.
+    subjects: Arc<OnceLock<Option<Subjects>>>,
+}
+
+/// The subjects of one contract's methods on one actor.
+#[derive(Debug)]
+struct Subjects {
+    contract: &'static ContractDescriptor,
+    /// In the order of `contract.methods`.
+    methods: Box<[Subject]>,
 }
 
 impl ActorClient {
+    /// The subject of `method` of `contract`, from the cache when `contract`
+    /// is the one it holds.
+    fn subject(
+        &self,
+        contract: &'static ContractDescriptor,
+        method: &'static MethodDescriptor,
+    ) -> Option<Subject> {
+        let cached = self.subjects.get_or_init(|| {
+            let methods = contract
+                .methods
+                .iter()
+                .map(|m| self.client.rpc_subject(&self.actor, contract.name, m.name))
+                .collect::<Result<_, _>>()
+                .ok()?;
+            Some(Subjects { contract, methods })
+        });
+        let cached = cached.as_ref()?;
+        if !std::ptr::eq(cached.contract, contract) {
+            return None;
+        }
+        let at = contract
+            .methods
+            .iter()
+            .position(|m| std::ptr::eq(m, method))?;
+        cached.methods.get(at).cloned()
+    }
+
     /// A client of `actor` in `lattice` over the NATS connection `nats`.
     pub fn connect(nats: async_nats::Client, lattice: &str, actor: &str) -> Result<Self, Error> {
         Client::new(nats, lattice)?.actor(actor)
@@ -463,6 +521,7 @@ impl ActorClient {
         let mut room = Vec::with_capacity(128);
         room.resize(prefix::LEN, 0);
         codec::encode_into(args, &mut room)?;
+        let subject = self.subject(contract, method);
         let reply = self
             .client
             .call_descriptor(
@@ -471,6 +530,7 @@ impl ActorClient {
                 method,
                 Body::Room(room),
                 &self.options,
+                subject,
             )
             .await?;
         if method.oneway {
@@ -493,6 +553,70 @@ mod tests {
         let subject = rpc_subject("lattice.prod.rpc.", "counter", "counter", "add");
         let expected = RpcSubject::new("prod", "counter", "counter", "add").expect("valid names");
         assert_eq!(subject.as_str(), expected.to_string());
+    }
+
+    const fn method(name: &'static str) -> MethodDescriptor {
+        MethodDescriptor {
+            name,
+            docs: "",
+            args: &[],
+            returns: "()",
+            returns_bytes: false,
+            returns_result: false,
+            mutating: false,
+            idempotent: false,
+            oneway: false,
+            timeout_ms: None,
+        }
+    }
+
+    static GOOD: ContractDescriptor = ContractDescriptor {
+        name: "store",
+        version: 1,
+        fingerprint: 1,
+        docs: "",
+        methods: &[method("get"), method("put")],
+    };
+
+    /// A hand-made descriptor whose method name would add a subject token.
+    static BAD: ContractDescriptor = ContractDescriptor {
+        name: "store",
+        version: 1,
+        fingerprint: 1,
+        docs: "",
+        methods: &[method("get.all")],
+    };
+
+    #[test]
+    fn an_actor_client_builds_each_subject_once_and_checks_its_names() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            // A client that has not connected (nothing listens there): no
+            // call below reaches NATS.
+            let nats = async_nats::ConnectOptions::new()
+                .retry_on_initial_connect()
+                .connect("127.0.0.1:9")
+                .await
+                .unwrap();
+            let client = Client::new(nats, "prod").unwrap().actor("kv").unwrap();
+            let get = client.subject(&GOOD, &GOOD.methods[0]).unwrap();
+            assert_eq!(get.as_str(), "lattice.prod.rpc.kv.store.get");
+            let put = client.clone().subject(&GOOD, &GOOD.methods[1]).unwrap();
+            assert_eq!(put.as_str(), "lattice.prod.rpc.kv.store.put");
+            // Another contract through the same client: built per call.
+            assert!(client.subject(&BAD, &BAD.methods[0]).is_none());
+            // A bad name in the cached contract is refused, never sent.
+            let fresh = Client::new(client.client().nats().clone(), "prod")
+                .unwrap()
+                .actor("kv")
+                .unwrap();
+            assert!(fresh.subject(&BAD, &BAD.methods[0]).is_none());
+            let err = fresh
+                .call::<(), ()>(&BAD, &BAD.methods[0], &())
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidName, "{err}");
+        });
     }
 
     #[test]
