@@ -112,15 +112,17 @@ impl Client {
             .await
     }
 
-    async fn call_descriptor(
-        &self,
-        actor: &str,
+    /// A plain function returning `send`'s future, rather than an `async fn`
+    /// awaiting it: one future layer less in every call's future.
+    fn call_descriptor<'a>(
+        &'a self,
+        actor: &'a str,
         contract: &'static ContractDescriptor,
         method: &'static MethodDescriptor,
         body: Body,
-        options: &CallOptions,
+        options: &'a CallOptions,
         subject: Option<Subject>,
-    ) -> Result<Bytes, Error> {
+    ) -> impl Future<Output = Result<Bytes, Error>> + 'a {
         let payload = match &body {
             Body::Args(args) => args.clone(),
             Body::Room(_) => Bytes::new(),
@@ -138,7 +140,7 @@ impl Client {
                 .or(method.timeout_ms.map(Duration::from_millis)),
             traceparent: options.traceparent.as_deref(),
         };
-        self.send(call, body, subject).await
+        self.send(call, body, subject)
     }
 
     /// Makes a call described by names rather than descriptors (the host uses
@@ -611,6 +613,10 @@ mod tests {
                 .actor("kv")
                 .unwrap();
             assert!(fresh.subject(&BAD, &BAD.methods[0]).is_none());
+            eprintln!(
+                "SIZE {}",
+                std::mem::size_of_val(&fresh.call::<(), ()>(&GOOD, &GOOD.methods[0], &()))
+            );
             let err = fresh
                 .call::<(), ()>(&BAD, &BAD.methods[0], &())
                 .await
