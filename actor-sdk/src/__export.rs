@@ -41,6 +41,12 @@ pub fn alloc(size: u32) -> u32 {
     sys::alloc(size)
 }
 
+/// [`abi::INPUT`].
+pub fn input() -> u64 {
+    init();
+    sys::input_buffer()
+}
+
 /// [`abi::FREE`].
 pub fn free(ptr: u32, size: u32) {
     init();

@@ -119,6 +119,11 @@ macro_rules! export {
             }
 
             #[unsafe(no_mangle)]
+            extern "C" fn lattice_input() -> u64 {
+                $crate::__export::input()
+            }
+
+            #[unsafe(no_mangle)]
             extern "C" fn lattice_describe() -> u64 {
                 $crate::__export::describe(CONTRACTS)
             }

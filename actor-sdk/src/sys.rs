@@ -60,6 +60,21 @@ pub(crate) fn free(ptr: u32, size: u32) {
     }
 }
 
+/// The size of [`input_buffer`]: most calls' names and arguments fit.
+const INPUT_LEN: usize = 16 << 10;
+
+/// The input buffer of [`abi::INPUT`]: zero-initialized, so in the
+/// module's `.bss` (no image bytes; pages are touched only when written).
+static mut INPUT: [u8; INPUT_LEN] = [0; INPUT_LEN];
+
+/// [`abi::INPUT`]: where [`INPUT`] is, packed.
+pub(crate) fn input_buffer() -> u64 {
+    // A raw pointer, never a reference: only the host writes the buffer,
+    // between calls, and the guest reads it through [`input`] during one.
+    let at = &raw const INPUT;
+    abi::pack(at as usize as u32, INPUT_LEN as u32, false)
+}
+
 /// The bytes the host wrote at `ptr` for this call.
 #[cfg(target_family = "wasm")]
 pub(crate) fn input(ptr: u32, len: usize) -> &'static [u8] {
@@ -67,8 +82,9 @@ pub(crate) fn input(ptr: u32, len: usize) -> &'static [u8] {
         return &[];
     }
     // SAFETY: the host wrote `len` bytes at `ptr`, inside a buffer it got from
-    // `alloc` and keeps alive and untouched until this call returns; the slice
-    // does not outlive the call (it only reaches the dispatcher).
+    // `alloc` or [`input_buffer`] and keeps alive and untouched until this
+    // call returns; the slice does not outlive the call (it only reaches the
+    // dispatcher), and nothing else in the guest refers to `INPUT`.
     unsafe { std::slice::from_raw_parts(ptr as usize as *const u8, len) }
 }
 

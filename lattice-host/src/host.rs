@@ -101,6 +101,9 @@ pub(crate) struct Actor {
     pub(crate) pre: InstancePre<InstanceState>,
     /// Where the module's exports are: each instance takes them by index.
     pub(crate) exports: instance::Exports,
+    /// The module's own input buffer (address, length), when it has one:
+    /// the same in every instance.
+    pub(crate) input: Option<(u32, u32)>,
     /// Boxed: a call moves the instance out and back, a pointer each way.
     #[expect(clippy::vec_box, reason = "each call moves an instance out and back")]
     idle: Mutex<Vec<Box<Warm>>>,
@@ -313,11 +316,13 @@ impl Host {
             limits,
             pre,
             exports,
+            input: None,
             idle: Mutex::default(),
             serving: Mutex::default(),
             stats: crate::discovery::ActorStats::new(&[]),
         };
         let mut warm = instance::instantiate(&self.inner, &actor).await?;
+        actor.input = warm.input_buffer(&actor).await?;
         actor.contracts = warm.describe(&actor).await?;
         actor.stats = crate::discovery::ActorStats::new(&actor.contracts);
         actor

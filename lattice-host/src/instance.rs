@@ -115,6 +115,8 @@ pub(crate) struct Exports {
     free: ModuleExport,
     /// The reactor initializer, when the module has one.
     initialize: Option<ModuleExport>,
+    /// The module's own input buffer ([`abi::INPUT`]), when it has one.
+    input: Option<ModuleExport>,
 }
 
 impl Exports {
@@ -134,20 +136,25 @@ impl Exports {
             alloc: find(abi::ALLOC)?,
             free: find(abi::FREE)?,
             initialize: module.get_export_index("_initialize"),
+            input: module.get_export_index(abi::INPUT),
         })
     }
 }
 
 /// A warm instance: its store and the exports a call needs. The rarely
-/// used ones (`describe`, `free`) are taken from the instance when used.
+/// used ones (`describe`, `free`, and `alloc` unless the module has no
+/// input buffer of its own) are taken from the instance when used.
 pub(crate) struct Warm {
     store: Store<InstanceState>,
     instance: Instance,
     memory: Memory,
     dispatch: TypedFunc<(u32, u32, u32, u32, u64), u64>,
-    alloc: TypedFunc<u32, u32>,
+    alloc: Option<TypedFunc<u32, u32>>,
+    /// Where the input goes: the module's own buffer, or one allocated with
+    /// `alloc` (then `scratch_owned`, and freed when it is replaced).
     scratch: u32,
     scratch_len: u32,
+    scratch_owned: bool,
 }
 
 /// The linker every actor is instantiated with: WASI preview 1 and the
@@ -565,17 +572,20 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
         &exports.dispatch,
         abi::DISPATCH,
     )?;
-    let alloc = typed_export(&instance, &mut store, actor, &exports.alloc, abi::ALLOC)?;
-    // The input buffer is allocated by the first call, so that a fresh
-    // instance runs no guest code beyond its initializer.
+    // The input goes to the module's own buffer, which is at the same place
+    // in every instance (the first instance asked, see `input_buffer`), or
+    // to one the first call allocates: a fresh instance runs no guest code
+    // beyond its initializer, and takes `alloc` only when it needs it.
+    let (scratch, scratch_len) = actor.input.unwrap_or((0, 0));
     Ok(Box::new(Warm {
         store,
         instance,
         memory,
         dispatch,
-        alloc,
-        scratch: 0,
-        scratch_len: 0,
+        alloc: None,
+        scratch,
+        scratch_len,
+        scratch_owned: false,
     }))
 }
 
@@ -680,6 +690,32 @@ impl Warm {
         typed_export(&self.instance, &mut self.store, actor, at, what)
     }
 
+    /// Asks the module for its input buffer ([`abi::INPUT`]), once per
+    /// module, and makes it this instance's: `None` when the module has
+    /// none (or an empty one). A buffer outside memory is found at the first
+    /// call, as a broken ABI.
+    pub(crate) async fn input_buffer(
+        &mut self,
+        actor: &Actor,
+    ) -> Result<Option<(u32, u32)>, Error> {
+        let Some(at) = &actor.exports.input else {
+            return Ok(None);
+        };
+        self.store.data_mut().deadline = Instant::now() + actor.limits.timeout;
+        self.store.set_epoch_deadline(1);
+        let packed = self
+            .func::<(), u64>(actor, at, abi::INPUT)?
+            .call_async(&mut self.store, ())
+            .await
+            .map_err(|e| call_failed(actor, &self.store, e, "naming its input buffer"))?;
+        let (ptr, len, _) = abi::unpack(packed);
+        if len == 0 || self.scratch_len > 0 {
+            return Ok(None);
+        }
+        (self.scratch, self.scratch_len, self.scratch_owned) = (ptr, len, false);
+        Ok(Some((ptr, len)))
+    }
+
     /// Reads the contracts the instance implements.
     pub(crate) async fn describe(&mut self, actor: &Actor) -> Result<Vec<ContractInfo>, Error> {
         self.store.data_mut().deadline = Instant::now() + actor.limits.timeout;
@@ -737,14 +773,22 @@ impl Warm {
         }
         if total32 > self.scratch_len {
             let want = total32.next_power_of_two().max(FIRST_SCRATCH);
-            // Boxed: rare, and it keeps the future of every call small.
-            if self.scratch_len > 0 {
+            // Boxed: rare, and it keeps the future of every call small. The
+            // module's own buffer is never freed.
+            if self.scratch_owned {
                 let free = self.func::<(u32, u32), ()>(actor, &actor.exports.free, abi::FREE)?;
                 Box::pin(free.call_async(&mut self.store, (self.scratch, self.scratch_len)))
                     .await
                     .map_err(|e| call_failed(actor, &self.store, e, "freeing its input buffer"))?;
             }
-            let ptr = Box::pin(self.alloc.call_async(&mut self.store, want))
+            let alloc = match &self.alloc {
+                Some(alloc) => alloc.clone(),
+                None => {
+                    let alloc = self.func(actor, &actor.exports.alloc, abi::ALLOC)?;
+                    self.alloc.insert(alloc).clone()
+                }
+            };
+            let ptr = Box::pin(alloc.call_async(&mut self.store, want))
                 .await
                 .map_err(|e| call_failed(actor, &self.store, e, "allocating its input buffer"))?;
             if ptr == 0 {
@@ -756,8 +800,7 @@ impl Warm {
                     ),
                 ));
             }
-            self.scratch = ptr;
-            self.scratch_len = want;
+            (self.scratch, self.scratch_len, self.scratch_owned) = (ptr, want, true);
         }
         let start = self.scratch as usize;
         let Some(input) = self

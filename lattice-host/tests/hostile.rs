@@ -77,6 +77,27 @@ async fn one_hostile_instance() -> Host {
     host
 }
 
+/// A module that names its own input buffer ([`abi::INPUT`]: 64 bytes at
+/// 1024) and whose `alloc` traps: inputs that fit never call it, in the
+/// instance that was asked or in fresh ones.
+fn own_input_buffer_actor() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+            (memory (export "memory") 1)
+            (data (i32.const 16) "\90")
+            (data (i32.const 48) "\c3")
+            (func (export "lattice_alloc") (param i32) (result i32) unreachable)
+            (func (export "lattice_free") (param i32 i32))
+            (func (export "lattice_input") (result i64) i64.const 0x40_0000_0400)
+            (func (export "lattice_describe") (result i64) i64.const 0x1_0000_0010)
+            (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64)
+                (if (i32.ne (local.get 0) (i32.const 1024)) (then unreachable))
+                i64.const 0x1_0000_0030)
+            (@custom "lattice_abi" "\02\00\00\00"))"#,
+    )
+    .unwrap()
+}
+
 /// After a failure, the actor and its neighbours still answer, from a fresh
 /// instance when the failure killed one.
 async fn still_serving(host: &Host) {
@@ -481,6 +502,29 @@ async fn a_modules_initializer_runs_once_in_every_instance() {
 /// The WASI context is built when the guest first calls WASI: the calls
 /// after an instance's first ones still see a clock, random bytes, and no
 /// arguments or environment.
+#[tokio::test]
+async fn a_modules_own_input_buffer_spares_the_alloc_call() {
+    let host = support::host();
+    host.start_actor(
+        "own",
+        own_input_buffer_actor(),
+        ActorLimits::new().max_instances(2),
+    )
+    .await
+    .unwrap();
+    // Two calls at once: the instance that was asked, and a fresh one.
+    let call = |payload: &'static [u8]| host.invoke(Call::new("own", "any", "any", payload));
+    let (a, b) = tokio::join!(call(&[]), call(&[0x80]));
+    for reply in [a, b] {
+        assert!(codec::decode::<bool>(&reply.unwrap()).unwrap());
+    }
+    // An input larger than the buffer takes `alloc`, which traps here: a
+    // typed error, and the next small call is served.
+    let err = call(&[0u8; 100]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ActorTrapped, "{err}");
+    assert!(codec::decode::<bool>(&call(&[]).await.unwrap()).unwrap());
+}
+
 #[tokio::test]
 async fn wasi_works_in_a_warm_instance() {
     let host = one_hostile_instance().await;

@@ -13,6 +13,7 @@
 //! | [`FREE`] | `(ptr: i32, size: i32)` | frees what [`ALLOC`] returned |
 //! | [`DISPATCH`] | `(input: i32, contract_len: i32, method_len: i32, payload_len: i32, fingerprint: i64) -> i64` | one call |
 //! | [`DESCRIBE`] | `() -> i64` | the contracts the actor implements |
+//! | [`INPUT`] | `() -> i64` | optional: a buffer of the module's own for the input |
 //!
 //! `input` holds the contract name, the method name and the payload, back to
 //! back. `fingerprint` is the caller's contract fingerprint, or 0 for none.
@@ -21,7 +22,10 @@
 //! `{kind, message}`, see [`Error::to_wire`](crate::Error::to_wire)) or the
 //! method's encoded return value. The reply stays valid until the next call
 //! into the instance. One host-to-guest call per invocation: the host writes
-//! the input into a buffer it allocated once per instance and keeps.
+//! the input into a buffer it keeps per instance. That is the buffer
+//! [`INPUT`] names when the module exports it and the input fits (a static
+//! buffer, at the same place in every instance of the module, which the
+//! host asks for once per module), else one it allocated with [`ALLOC`].
 //!
 //! [`DESCRIBE`] returns a packed reply holding a MessagePack array of
 //! [`ContractDescriptor`](crate::ContractDescriptor)s
@@ -62,6 +66,12 @@ pub const FREE: &str = "lattice_free";
 pub const DISPATCH: &str = "lattice_dispatch";
 /// Guest export: describe the implemented contracts.
 pub const DESCRIBE: &str = "lattice_describe";
+/// Export, optional: `() -> i64`, the address and length of a buffer the
+/// host may write each call's input into, packed as a reply is (its error
+/// bit clear). The buffer must be at the same address in every instance
+/// (a static), and the module must use it for nothing else. With it a
+/// fresh instance serves its first calls without an [`ALLOC`] call.
+pub const INPUT: &str = "lattice_input";
 /// Guest export: the linear memory.
 pub const MEMORY: &str = "memory";
 
