@@ -81,6 +81,11 @@ async fn one_hostile_instance() -> Host {
 /// 1024) and whose `alloc` traps: inputs that fit never call it, in the
 /// instance that was asked or in fresh ones.
 fn own_input_buffer_actor() -> Vec<u8> {
+    input_buffer_actor("i64.const 0x40_0000_0400")
+}
+
+/// [`own_input_buffer_actor`] with `lattice_input`'s body in `input`.
+fn input_buffer_actor(input: &str) -> Vec<u8> {
     wat::parse_str(
         r#"(module
             (memory (export "memory") 1)
@@ -88,12 +93,13 @@ fn own_input_buffer_actor() -> Vec<u8> {
             (data (i32.const 48) "\c3")
             (func (export "lattice_alloc") (param i32) (result i32) unreachable)
             (func (export "lattice_free") (param i32 i32))
-            (func (export "lattice_input") (result i64) i64.const 0x40_0000_0400)
+            (func (export "lattice_input") (result i64) INPUT)
             (func (export "lattice_describe") (result i64) i64.const 0x1_0000_0010)
             (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64)
                 (if (i32.ne (local.get 0) (i32.const 1024)) (then unreachable))
                 i64.const 0x1_0000_0030)
-            (@custom "lattice_abi" "\02\00\00\00"))"#,
+            (@custom "lattice_abi" "\02\00\00\00"))"#
+            .replace("INPUT", input),
     )
     .unwrap()
 }
@@ -523,6 +529,35 @@ async fn a_modules_own_input_buffer_spares_the_alloc_call() {
     let err = call(&[0u8; 100]).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ActorTrapped, "{err}");
     assert!(codec::decode::<bool>(&call(&[]).await.unwrap()).unwrap());
+}
+
+/// A module that names an input buffer outside its memory, or one that
+/// traps when asked: typed errors, at start or at the call, never a panic.
+#[tokio::test]
+async fn a_broken_input_buffer_is_a_typed_error() {
+    let host = support::host();
+    host.start_actor(
+        "outside",
+        input_buffer_actor("i64.const 0x40_ffff_0000"),
+        ActorLimits::new(),
+    )
+    .await
+    .unwrap();
+    let err = host
+        .invoke(Call::new("outside", "any", "any", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ActorTrapped, "{err}");
+    assert!(err.message().contains("outside its memory"), "{err}");
+    let err = host
+        .start_actor(
+            "trapping",
+            input_buffer_actor("unreachable"),
+            ActorLimits::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ActorTrapped, "{err}");
 }
 
 #[tokio::test]
