@@ -558,18 +558,7 @@ mod tests {
     }
 
     const fn method(name: &'static str) -> MethodDescriptor {
-        MethodDescriptor {
-            name,
-            docs: "",
-            args: &[],
-            returns: "()",
-            returns_bytes: false,
-            returns_result: false,
-            mutating: false,
-            idempotent: false,
-            oneway: false,
-            timeout_ms: None,
-        }
+        crate::contract::test_method(name, &[], "()")
     }
 
     static GOOD: ContractDescriptor = ContractDescriptor {

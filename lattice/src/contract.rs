@@ -156,28 +156,32 @@ pub const fn fingerprint(methods: &[MethodDescriptor]) -> u64 {
     sum
 }
 
+/// A method descriptor with no flags set, for tests.
+#[cfg(test)]
+pub(crate) const fn test_method(
+    name: &'static str,
+    args: &'static [ArgDescriptor],
+    returns: &'static str,
+) -> MethodDescriptor {
+    MethodDescriptor {
+        name,
+        docs: "",
+        args,
+        returns,
+        returns_bytes: false,
+        returns_result: false,
+        mutating: false,
+        idempotent: false,
+        oneway: false,
+        timeout_ms: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const fn method(
-        name: &'static str,
-        args: &'static [ArgDescriptor],
-        returns: &'static str,
-    ) -> MethodDescriptor {
-        MethodDescriptor {
-            name,
-            docs: "",
-            args,
-            returns,
-            returns_bytes: false,
-            returns_result: false,
-            mutating: false,
-            idempotent: false,
-            oneway: false,
-            timeout_ms: None,
-        }
-    }
+    use super::test_method as method;
 
     const BY: &[ArgDescriptor] = &[ArgDescriptor {
         name: "by",
