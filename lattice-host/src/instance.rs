@@ -142,8 +142,8 @@ impl Exports {
 }
 
 /// A warm instance: its store and the exports a call needs. The rarely
-/// used ones (`describe`, `free`, and `alloc` unless the module has no
-/// input buffer of its own) are taken from the instance when used.
+/// used ones (`describe`, `free`, and `alloc`, which only an input larger
+/// than the buffer needs) are taken from the instance when first used.
 pub(crate) struct Warm {
     store: Store<InstanceState>,
     instance: Instance,
