@@ -77,33 +77,6 @@ async fn one_hostile_instance() -> Host {
     host
 }
 
-/// A module that names its own input buffer ([`abi::INPUT`]: 64 bytes at
-/// 1024) and whose `alloc` traps: inputs that fit never call it, in the
-/// instance that was asked or in fresh ones.
-fn own_input_buffer_actor() -> Vec<u8> {
-    input_buffer_actor("i64.const 0x40_0000_0400")
-}
-
-/// [`own_input_buffer_actor`] with `lattice_input`'s body in `input`.
-fn input_buffer_actor(input: &str) -> Vec<u8> {
-    wat::parse_str(
-        r#"(module
-            (memory (export "memory") 1)
-            (data (i32.const 16) "\90")
-            (data (i32.const 48) "\c3")
-            (func (export "lattice_alloc") (param i32) (result i32) unreachable)
-            (func (export "lattice_free") (param i32 i32))
-            (func (export "lattice_input") (result i64) INPUT)
-            (func (export "lattice_describe") (result i64) i64.const 0x1_0000_0010)
-            (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64)
-                (if (i32.ne (local.get 0) (i32.const 1024)) (then unreachable))
-                i64.const 0x1_0000_0030)
-            (@custom "lattice_abi" "\02\00\00\00"))"#
-            .replace("INPUT", input),
-    )
-    .unwrap()
-}
-
 /// After a failure, the actor and its neighbours still answer, from a fresh
 /// instance when the failure killed one.
 async fn still_serving(host: &Host) {
@@ -466,24 +439,56 @@ async fn an_instance_idle_for_ticks_does_not_yield_at_its_next_call() {
     assert!(host.stats().guest_yields - before > 10);
 }
 
-/// A hand-written actor: its `_initialize` (a reactor's initializer, which
-/// the host runs once per instance) turns the byte that every call replies
-/// with from MessagePack `false` into `true`; `describe` lists no contracts.
-fn initialized_actor() -> Vec<u8> {
-    wat::parse_str(
+/// A hand-written actor that lists no contracts and answers every call with
+/// the MessagePack byte `reply`, kept at 48; `funcs` adds its `alloc` and
+/// other exports, and `check` runs first in `dispatch`.
+fn hand_written_actor(reply: u8, funcs: &str, check: &str) -> Vec<u8> {
+    wat::parse_str(format!(
         r#"(module
             (memory (export "memory") 1)
             (data (i32.const 16) "\90")
-            (data (i32.const 48) "\c2")
-            (func (export "_initialize") (i32.store8 (i32.const 48) (i32.const 0xc3)))
-            (func (export "lattice_alloc") (param i32) (result i32) i32.const 1024)
+            (data (i32.const 48) "\{reply:02x}")
+            {funcs}
             (func (export "lattice_free") (param i32 i32))
             (func (export "lattice_describe") (result i64) i64.const 0x1_0000_0010)
             (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64)
+                {check}
                 i64.const 0x1_0000_0030)
-            (@custom "lattice_abi" "\02\00\00\00"))"#,
-    )
+            (@custom "lattice_abi" "\02\00\00\00"))"#
+    ))
     .unwrap()
+}
+
+/// Its `_initialize` (a reactor's initializer, which the host runs once per
+/// instance) turns the byte every call replies with from `false` into
+/// `true`.
+fn initialized_actor() -> Vec<u8> {
+    hand_written_actor(
+        0xc2,
+        r#"(func (export "_initialize") (i32.store8 (i32.const 48) (i32.const 0xc3)))
+           (func (export "lattice_alloc") (param i32) (result i32) i32.const 1024)"#,
+        "",
+    )
+}
+
+/// It names its own input buffer (`lattice::abi::INPUT`) with `input`, the body
+/// of `lattice_input`; its `alloc` traps, and its `dispatch` traps unless
+/// the input is at 1024.
+fn input_buffer_actor(input: &str) -> Vec<u8> {
+    hand_written_actor(
+        0xc3,
+        &format!(
+            r#"(func (export "lattice_alloc") (param i32) (result i32) unreachable)
+               (func (export "lattice_input") (result i64) {input})"#
+        ),
+        "(if (i32.ne (local.get 0) (i32.const 1024)) (then unreachable))",
+    )
+}
+
+/// 64 bytes at 1024: inputs that fit never call `alloc`, in the instance
+/// that was asked or in fresh ones.
+fn own_input_buffer_actor() -> Vec<u8> {
+    input_buffer_actor("i64.const 0x40_0000_0400")
 }
 
 #[tokio::test]
@@ -505,9 +510,6 @@ async fn a_modules_initializer_runs_once_in_every_instance() {
     }
 }
 
-/// The WASI context is built when the guest first calls WASI: the calls
-/// after an instance's first ones still see a clock, random bytes, and no
-/// arguments or environment.
 #[tokio::test]
 async fn a_modules_own_input_buffer_spares_the_alloc_call() {
     let host = support::host();
@@ -560,6 +562,9 @@ async fn a_broken_input_buffer_is_a_typed_error() {
     assert_eq!(err.kind(), ErrorKind::ActorTrapped, "{err}");
 }
 
+/// The WASI context is built when the guest first calls WASI: the calls
+/// after an instance's first ones still see a clock, random bytes, and no
+/// arguments or environment.
 #[tokio::test]
 async fn wasi_works_in_a_warm_instance() {
     let host = one_hostile_instance().await;

@@ -123,16 +123,13 @@ impl Client {
         options: &'a CallOptions,
         subject: Option<Subject>,
     ) -> impl Future<Output = Result<Bytes, Error>> + 'a {
-        let payload = match &body {
-            Body::Args(args) => args.clone(),
-            Body::Room(_) => Bytes::new(),
-        };
         let call = RawCall {
             actor,
             contract: contract.name,
             method: method.name,
             fingerprint: Some(contract.fingerprint),
-            payload,
+            // `send` takes the arguments from `body`.
+            payload: Bytes::new(),
             idempotent: method.idempotent,
             oneway: method.oneway,
             timeout: options
@@ -151,13 +148,14 @@ impl Client {
     /// (at least 100 ms), so that a host that died with the request still
     /// leaves time for another to answer.
     pub async fn request(&self, call: RawCall<'_>) -> Result<Bytes, Error> {
-        let args = call.payload.clone();
-        self.send(call, Body::Args(args), None).await
+        let args = Body::Args(call.payload.clone());
+        self.send(call, args, None).await
     }
 
-    /// Sends `call`, on `subject` when the caller has it built and checked
-    /// already (an [`ActorClient`]'s cache), else on one built here from
-    /// the checked names.
+    /// Sends `call` with the arguments in `body` (not `call.payload`), on
+    /// `subject` when the caller has it built and checked already (an
+    /// [`ActorClient`]'s cache), else on one built here from the checked
+    /// names.
     async fn send(
         &self,
         call: RawCall<'_>,
