@@ -5,7 +5,6 @@ use std::cell::RefCell;
 use std::sync::Once;
 
 use lattice::abi;
-use lattice::guest::{GuestTransport, OutgoingCall};
 use lattice::{ContractDescriptor, Error, ErrorKind, Invocation};
 
 use crate::sys;
@@ -18,8 +17,7 @@ thread_local! {
 static INIT: Once = Once::new();
 
 /// Once per instance, before any other guest code: the module's static
-/// constructors, the panic hook and the transport of guest clients. Every
-/// export calls it first.
+/// constructors and the panic hook. Every export calls it first.
 fn init() {
     INIT.call_once(|| {
         sys::run_constructors();
@@ -31,7 +29,6 @@ fn init() {
             };
             sys::panic(&text);
         }));
-        lattice::guest::install(&HostCalls);
     });
 }
 
@@ -140,30 +137,4 @@ pub fn unknown_contract(contract: &str, implemented: &[&ContractDescriptor]) -> 
             names.join(", ")
         ),
     )
-}
-
-/// Guest calls to other actors, through the host's `call` import.
-struct HostCalls;
-
-impl GuestTransport for HostCalls {
-    fn call(&self, call: OutgoingCall<'_>) -> Result<Vec<u8>, Error> {
-        let timeout_ms = call.timeout.map_or(0, |t| {
-            u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
-        });
-        let flags = if call.method.oneway {
-            abi::CALL_ONEWAY
-        } else {
-            0
-        };
-        sys::call(&sys::Call {
-            actor: call.actor,
-            contract: call.contract.name,
-            method: call.method.name,
-            payload: call.payload,
-            version: call.contract.version,
-            fingerprint: call.contract.fingerprint,
-            timeout_ms,
-            flags,
-        })
-    }
 }

@@ -7,19 +7,6 @@
 use lattice::Error;
 use lattice::abi::{self, LogLevel};
 
-/// An outgoing call, as the `call` import takes it.
-#[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
-pub(crate) struct Call<'a> {
-    pub(crate) actor: &'a str,
-    pub(crate) contract: &'a str,
-    pub(crate) method: &'a str,
-    pub(crate) payload: &'a [u8],
-    pub(crate) version: u32,
-    pub(crate) fingerprint: u64,
-    pub(crate) timeout_ms: u64,
-    pub(crate) flags: i32,
-}
-
 /// A contract or method name from the host as a `str`. Names are ASCII
 /// (`[a-z0-9_-]+`), and checking that is a few word compares, where full
 /// UTF-8 validation of the two names cost ~250 instructions of a call's
@@ -123,22 +110,6 @@ pub(crate) fn run_constructors() {}
 mod imports {
     #[link(wasm_import_module = "lattice")]
     unsafe extern "C" {
-        #[allow(clippy::too_many_arguments)]
-        pub(super) fn call(
-            actor: *const u8,
-            actor_len: usize,
-            contract: *const u8,
-            contract_len: usize,
-            method: *const u8,
-            method_len: usize,
-            payload: *const u8,
-            payload_len: usize,
-            version: u32,
-            fingerprint: u64,
-            timeout_ms: u64,
-            flags: i32,
-        ) -> u64;
-        pub(super) fn take_reply(ptr: *mut u8);
         pub(super) fn publish(
             subject: *const u8,
             subject_len: usize,
@@ -149,51 +120,6 @@ mod imports {
         pub(super) fn log_enabled(level: i32) -> i32;
         pub(super) fn panic(msg: *const u8, msg_len: usize);
     }
-}
-
-/// Collects the pending reply announced by a packed length.
-#[cfg(target_family = "wasm")]
-fn take_reply(packed: u64) -> Result<Vec<u8>, Error> {
-    let (_, len, is_error) = abi::unpack(packed);
-    let mut reply = Vec::with_capacity(len as usize);
-    if len > 0 {
-        // SAFETY: the host copies exactly `len` bytes (the pending reply it
-        // announced) into the buffer, which has room for them; then they are
-        // initialized and the length can be set.
-        unsafe {
-            imports::take_reply(reply.as_mut_ptr());
-            reply.set_len(len as usize);
-        }
-    }
-    if is_error {
-        Err(Error::from_wire(None, &reply))
-    } else {
-        Ok(reply)
-    }
-}
-
-/// Calls another actor through the host.
-#[cfg(target_family = "wasm")]
-pub(crate) fn call(c: &Call<'_>) -> Result<Vec<u8>, Error> {
-    // SAFETY: every pointer and length comes from a live slice or str; the
-    // host only reads them during the call.
-    let packed = unsafe {
-        imports::call(
-            c.actor.as_ptr(),
-            c.actor.len(),
-            c.contract.as_ptr(),
-            c.contract.len(),
-            c.method.as_ptr(),
-            c.method.len(),
-            c.payload.as_ptr(),
-            c.payload.len(),
-            c.version,
-            c.fingerprint,
-            c.timeout_ms,
-            c.flags,
-        )
-    };
-    take_reply(packed)
 }
 
 /// Publishes an event through the host.
@@ -208,7 +134,7 @@ pub(crate) fn publish(subject: &str, payload: &[u8]) -> Result<(), Error> {
             payload.len(),
         )
     };
-    take_reply(packed).map(drop)
+    lattice::guest::take_reply(packed).map(drop)
 }
 
 /// Logs through the host.
@@ -238,14 +164,6 @@ fn not_in_a_host(what: &str) -> Error {
         lattice::ErrorKind::Transport,
         format!("{what} needs a lattice host: this actor is not running inside one"),
     )
-}
-
-#[cfg(not(target_family = "wasm"))]
-pub(crate) fn call(c: &Call<'_>) -> Result<Vec<u8>, Error> {
-    Err(not_in_a_host(&format!(
-        "calling {}.{} on `{}`",
-        c.contract, c.method, c.actor
-    )))
 }
 
 #[cfg(not(target_family = "wasm"))]

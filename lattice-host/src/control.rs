@@ -68,6 +68,11 @@ pub struct ActorEntry {
     pub max_instances: u32,
     /// Its warm, idle instances.
     pub idle_instances: usize,
+    /// Whether its calls run inline, without a fiber (see
+    /// [`HostOptions::inline_calls`](crate::HostOptions::inline_calls)).
+    /// Absent from hosts older than this field.
+    #[serde(default)]
+    pub inline: bool,
 }
 
 /// Everything a host runs.

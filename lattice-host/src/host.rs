@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
@@ -53,7 +53,10 @@ type ActorTable = HashMap<String, Arc<Actor>, foldhash::fast::RandomState>;
 
 pub(crate) struct HostInner {
     pub(crate) engine: Engine,
+    /// Links every actor; its instances are called on fibers.
     linker: Linker<InstanceState>,
+    /// Links the actors that can run inline (see [`HostOptions::inline_calls`]).
+    inline_linker: Linker<InstanceState>,
     cache: ModuleCache,
     options: HostOptions,
     actors: RwLock<ActorTable>,
@@ -99,6 +102,11 @@ pub(crate) struct Actor {
     pub(crate) contracts: Vec<ContractInfo>,
     pub(crate) limits: ActorLimits,
     pub(crate) pre: InstancePre<InstanceState>,
+    /// Whether its calls run inline (see [`HostOptions::inline_calls`]).
+    inline: AtomicBool,
+    /// The stack an inline call needs: the deepest wasm stack and room for
+    /// the host's frames.
+    inline_stack: usize,
     /// Where the module's exports are: each instance takes them by index.
     pub(crate) exports: instance::Exports,
     /// The module's own input buffer (address, length), when it has one:
@@ -115,6 +123,10 @@ pub(crate) struct Actor {
     pub(crate) stats: crate::discovery::ActorStats,
 }
 
+/// The native stack an inline call needs beyond the wasm stack: the host's
+/// and wasmtime's frames below the call, and the host functions it calls.
+const INLINE_HOST_FRAMES: usize = 256 << 10;
+
 /// What [`Host::start_actor`] started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -127,6 +139,10 @@ pub struct ActorInfo {
     pub contracts: Vec<ContractInfo>,
     /// Whether the compiled module came from the on-disk cache.
     pub from_cache: bool,
+    /// Whether its calls run inline, on the calling thread without a fiber
+    /// (see [`HostOptions::inline_calls`]); `false` once a call of it ran past
+    /// an epoch tick.
+    pub inline: bool,
 }
 
 /// An event an actor published with `lattice_actor::publish`.
@@ -194,7 +210,8 @@ impl Host {
         validate(NameKind::Lattice, &options.lattice)?;
         validate(NameKind::Host, &options.host_id)?;
         let engine = engine::new_engine(&options)?;
-        let linker = instance::linker(&engine)?;
+        let linker = instance::linker(&engine, false)?;
+        let inline_linker = instance::linker(&engine, true)?;
         let ticker = EpochTicker::start(&engine, options.epoch_tick);
         let (events, _) = broadcast::channel(1024);
         let labels = RwLock::new(options.labels.clone());
@@ -203,6 +220,7 @@ impl Host {
                 cache: ModuleCache::new(options.module_cache.clone()),
                 engine,
                 linker,
+                inline_linker,
                 options,
                 actors: RwLock::default(),
                 events,
@@ -299,7 +317,14 @@ impl Host {
         })
         .await
         .map_err(|e| Error::new(ErrorKind::Remote, format!("the compile task failed: {e}")))??;
-        let pre = self.inner.linker.instantiate_pre(&compiled).map_err(|e| {
+        let options = &self.inner.options;
+        let inline = options.inline_calls && instance::can_run_inline(&compiled);
+        let linker = if inline {
+            &self.inner.inline_linker
+        } else {
+            &self.inner.linker
+        };
+        let pre = linker.instantiate_pre(&compiled).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidModule,
                 format!("the module cannot be linked on this host: {e:#}; actors may import only WASI preview 1 and the `lattice` module"),
@@ -315,6 +340,8 @@ impl Host {
             permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
             limits,
             pre,
+            inline: AtomicBool::new(inline),
+            inline_stack: options.max_wasm_stack + INLINE_HOST_FRAMES,
             exports,
             input: None,
             idle: Mutex::default(),
@@ -590,6 +617,7 @@ impl Host {
                 contracts: a.contracts.clone(),
                 max_instances: a.instances.load(Ordering::Relaxed),
                 idle_instances: a.idle.lock().unwrap_or_else(|e| e.into_inner()).len(),
+                inline: a.inline.load(Ordering::Relaxed),
             })
             .collect();
         crate::control::Inventory {
@@ -723,6 +751,28 @@ impl Actor {
             digest: self.digest.clone(),
             contracts: self.contracts.clone(),
             from_cache: self.from_cache,
+            inline: self.inline.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether a call of this actor runs inline here and now: it can, it
+    /// has not been moved to fibers, and this thread's stack has room for
+    /// the deepest wasm stack and the host's frames around it (a fiber
+    /// brings its own stack).
+    pub(crate) fn runs_inline(&self) -> bool {
+        self.inline.load(Ordering::Relaxed)
+            && stacker::remaining_stack().is_some_and(|room| room >= self.inline_stack)
+    }
+
+    /// Calls of this actor run on fibers from now on, where they yield at
+    /// each epoch tick.
+    pub(crate) fn move_to_fibers(&self) {
+        if self.inline.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                actor = %self.name,
+                "a call ran past an epoch tick on the host's thread; \
+                 this actor's calls run on fibers from now on"
+            );
         }
     }
 

@@ -38,6 +38,11 @@ pub(crate) struct InstanceState {
     panic: Option<String>,
     /// The trace context of the call in progress.
     traceparent: Option<String>,
+    /// The guest code running now runs inline (on the host's thread, not
+    /// on a fiber), so it cannot yield at an epoch tick.
+    inline: bool,
+    /// An inline call ran past an epoch tick: its actor moves to fibers.
+    overran: bool,
 }
 
 impl InstanceState {
@@ -157,9 +162,42 @@ pub(crate) struct Warm {
     scratch_owned: bool,
 }
 
-/// The linker every actor is instantiated with: WASI preview 1 and the
-/// `lattice` imports.
-pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
+/// What a module may import and still run inline (see
+/// [`HostOptions::inline_calls`](crate::HostOptions::inline_calls)): the
+/// `lattice` imports that return at once, and the WASI functions that never
+/// wait (`fd_write` through [`fd_write_inline`]).
+const INLINE_IMPORTS: &[(&str, &str)] = &[
+    (abi::IMPORT_MODULE, abi::TAKE_REPLY),
+    (abi::IMPORT_MODULE, abi::LOG),
+    (abi::IMPORT_MODULE, abi::LOG_ENABLED),
+    (abi::IMPORT_MODULE, abi::PANIC),
+    (WASI, "args_get"),
+    (WASI, "args_sizes_get"),
+    (WASI, "environ_get"),
+    (WASI, "environ_sizes_get"),
+    (WASI, "clock_res_get"),
+    (WASI, "clock_time_get"),
+    (WASI, "random_get"),
+    (WASI, "sched_yield"),
+    (WASI, "proc_exit"),
+    (WASI, "fd_write"),
+];
+
+const WASI: &str = "wasi_snapshot_preview1";
+
+/// Whether every import of `module` is one an inline call may make.
+pub(crate) fn can_run_inline(module: &Module) -> bool {
+    module
+        .imports()
+        .all(|i| INLINE_IMPORTS.contains(&(i.module(), i.name())))
+}
+
+/// A linker with WASI preview 1 and the `lattice` imports. The `inline` one
+/// links only modules that [`can_run_inline`]: its functions never wait, so
+/// its instances can be called without a fiber (and on one, once their actor
+/// moved to fibers). The other links every actor, and its instances are
+/// always called on a fiber.
+pub(crate) fn linker(engine: &Engine, inline: bool) -> Result<Linker<InstanceState>, Error> {
     let mut linker: Linker<InstanceState> = Linker::new(engine);
     let setup = |e: wasmtime::Error| {
         Error::new(
@@ -167,176 +205,244 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<InstanceState>, Error> {
             format!("cannot set up the linker: {e:#}"),
         )
     };
-    wasmtime_wasi::p1::add_to_linker_async(&mut linker, InstanceState::wasi).map_err(setup)?;
-
-    linker
-        .func_wrap_async(
-            abi::IMPORT_MODULE,
-            abi::CALL,
-            |mut caller: Caller<'_, InstanceState>,
-             (
-                actor,
-                actor_len,
-                contract,
-                contract_len,
-                method,
-                method_len,
-                payload,
-                payload_len,
-                _version,
-                fingerprint,
-                timeout_ms,
-                flags,
-            ): (u32, u32, u32, u32, u32, u32, u32, u32, u32, u64, u64, i32)| {
-                Box::new(async move {
-                    // Borrowed from the caller's memory: the caller waits in
-                    // this import, so nothing can change or grow its memory
-                    // until the call returns.
-                    let actor = read_str(&caller, actor, actor_len, "actor name")?;
-                    let contract = read_str(&caller, contract, contract_len, "contract name")?;
-                    let method = read_str(&caller, method, method_len, "method name")?;
-                    let payload = read(&caller, payload, payload_len, "payload")?;
-                    let state = caller.data();
-                    let host = state.host.upgrade();
-                    let mut deadline = state.deadline;
-                    if timeout_ms > 0 {
-                        deadline = deadline
-                            .min(Instant::now() + std::time::Duration::from_millis(timeout_ms));
-                    }
-                    let outgoing = Outgoing {
-                        actor,
-                        contract,
-                        method,
-                        payload,
-                        fingerprint: (fingerprint != 0).then_some(fingerprint),
-                        deadline,
-                        traceparent: state.traceparent.as_deref(),
-                        oneway: flags & abi::CALL_ONEWAY != 0,
-                        idempotent: flags & abi::CALL_IDEMPOTENT != 0,
-                    };
-                    let result = match host {
-                        None => Err(Error::new(
-                            ErrorKind::Transport,
-                            "the host is shutting down",
-                        )),
-                        Some(host) if outgoing.oneway => {
-                            outgoing.spawn(host);
-                            Ok(Vec::new())
-                        }
-                        Some(host) => outgoing.send(&host).await,
-                    };
-                    Ok(set_pending(caller.data_mut(), result))
-                })
-            },
-        )
-        .map_err(setup)?;
-
-    linker
-        .func_wrap(
-            abi::IMPORT_MODULE,
-            abi::TAKE_REPLY,
-            |mut caller: Caller<'_, InstanceState>, ptr: u32| -> wasmtime::Result<()> {
-                let pending = std::mem::take(&mut caller.data_mut().pending);
-                let memory = memory_of(&caller)?;
-                memory
-                    .write(&mut caller, ptr as usize, &pending)
-                    .map_err(|_| {
-                        AbiViolation(format!("take_reply to {ptr:#x} is outside memory")).into()
-                    })
-            },
-        )
-        .map_err(setup)?;
-
-    linker
-        .func_wrap_async(
-            abi::IMPORT_MODULE,
-            abi::PUBLISH,
-            |mut caller: Caller<'_, InstanceState>,
-             (subject, subject_len, payload, payload_len): (u32, u32, u32, u32)| {
-                Box::new(async move {
-                    let subject = read_str(&caller, subject, subject_len, "subject")?.to_owned();
-                    let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
-                    let host = caller.data().host.upgrade();
-                    let actor = caller.data().actor.clone();
-                    let result = match (host, check_subject(&subject)) {
-                        (_, Err(e)) => Err(e),
-                        (None, _) => Err(Error::new(
-                            ErrorKind::Transport,
-                            "the host is shutting down",
-                        )),
-                        (Some(host), Ok(())) => publish(&host, &actor, subject, payload).await,
-                    };
-                    Ok(set_pending(caller.data_mut(), result))
-                })
-            },
-        )
-        .map_err(setup)?;
-
-    linker
-        .func_wrap(
-            abi::IMPORT_MODULE,
-            abi::LOG,
-            |caller: Caller<'_, InstanceState>,
-             level: i32,
-             msg: u32,
-             msg_len: u32|
-             -> wasmtime::Result<()> {
-                let text = read_text(&caller, msg, msg_len)?;
-                let actor = &*caller.data().actor;
-                match LogLevel::from_i32(level) {
-                    LogLevel::Trace => tracing::trace!(target: "lattice::actor", actor, "{text}"),
-                    LogLevel::Debug => tracing::debug!(target: "lattice::actor", actor, "{text}"),
-                    LogLevel::Info => tracing::info!(target: "lattice::actor", actor, "{text}"),
-                    LogLevel::Warn => tracing::warn!(target: "lattice::actor", actor, "{text}"),
-                    LogLevel::Error => tracing::error!(target: "lattice::actor", actor, "{text}"),
-                }
-                Ok(())
-            },
-        )
-        .map_err(setup)?;
-
-    linker
-        .func_wrap(
-            abi::IMPORT_MODULE,
-            abi::LOG_ENABLED,
-            |_: Caller<'_, InstanceState>, level: i32| -> i32 {
-                let enabled = match LogLevel::from_i32(level) {
-                    LogLevel::Trace => {
-                        tracing::enabled!(target: "lattice::actor", tracing::Level::TRACE)
-                    }
-                    LogLevel::Debug => {
-                        tracing::enabled!(target: "lattice::actor", tracing::Level::DEBUG)
-                    }
-                    LogLevel::Info => {
-                        tracing::enabled!(target: "lattice::actor", tracing::Level::INFO)
-                    }
-                    LogLevel::Warn => {
-                        tracing::enabled!(target: "lattice::actor", tracing::Level::WARN)
-                    }
-                    LogLevel::Error => {
-                        tracing::enabled!(target: "lattice::actor", tracing::Level::ERROR)
-                    }
-                };
-                i32::from(enabled)
-            },
-        )
-        .map_err(setup)?;
-
-    linker
-        .func_wrap(
-            abi::IMPORT_MODULE,
-            abi::PANIC,
-            |mut caller: Caller<'_, InstanceState>,
-             msg: u32,
-             msg_len: u32|
-             -> wasmtime::Result<()> {
-                let text = read_text(&caller, msg, msg_len)?;
-                caller.data_mut().panic = Some(text);
-                Ok(())
-            },
-        )
-        .map_err(setup)?;
+    if inline {
+        // Only the WASI functions in `INLINE_IMPORTS` are reachable: the
+        // others of the sync set block on the Tokio runtime, which panics on
+        // one of its threads. `fd_write` is in that set, hence ours.
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, InstanceState::wasi).map_err(setup)?;
+        linker.allow_shadowing(true);
+        linker
+            .func_wrap(WASI, "fd_write", fd_write_inline)
+            .map_err(setup)?;
+        linker.allow_shadowing(false);
+    } else {
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, InstanceState::wasi).map_err(setup)?;
+        fiber_imports(&mut linker).map_err(setup)?;
+    }
+    lattice_imports(&mut linker).map_err(setup)?;
     Ok(linker)
+}
+
+/// The `lattice` imports that wait: `call` and `publish`.
+fn fiber_imports(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    linker.func_wrap_async(
+        abi::IMPORT_MODULE,
+        abi::CALL,
+        |mut caller: Caller<'_, InstanceState>,
+         (
+            actor,
+            actor_len,
+            contract,
+            contract_len,
+            method,
+            method_len,
+            payload,
+            payload_len,
+            _version,
+            fingerprint,
+            timeout_ms,
+            flags,
+        ): (u32, u32, u32, u32, u32, u32, u32, u32, u32, u64, u64, i32)| {
+            Box::new(async move {
+                // Borrowed from the caller's memory: the caller waits in
+                // this import, so nothing can change or grow its memory
+                // until the call returns.
+                let actor = read_str(&caller, actor, actor_len, "actor name")?;
+                let contract = read_str(&caller, contract, contract_len, "contract name")?;
+                let method = read_str(&caller, method, method_len, "method name")?;
+                let payload = read(&caller, payload, payload_len, "payload")?;
+                let state = caller.data();
+                let host = state.host.upgrade();
+                let mut deadline = state.deadline;
+                if timeout_ms > 0 {
+                    deadline =
+                        deadline.min(Instant::now() + std::time::Duration::from_millis(timeout_ms));
+                }
+                let outgoing = Outgoing {
+                    actor,
+                    contract,
+                    method,
+                    payload,
+                    fingerprint: (fingerprint != 0).then_some(fingerprint),
+                    deadline,
+                    traceparent: state.traceparent.as_deref(),
+                    oneway: flags & abi::CALL_ONEWAY != 0,
+                    idempotent: flags & abi::CALL_IDEMPOTENT != 0,
+                };
+                let result = match host {
+                    None => Err(Error::new(
+                        ErrorKind::Transport,
+                        "the host is shutting down",
+                    )),
+                    Some(host) if outgoing.oneway => {
+                        outgoing.spawn(host);
+                        Ok(Vec::new())
+                    }
+                    Some(host) => outgoing.send(&host).await,
+                };
+                Ok(set_pending(caller.data_mut(), result))
+            })
+        },
+    )?;
+
+    linker.func_wrap_async(
+        abi::IMPORT_MODULE,
+        abi::PUBLISH,
+        |mut caller: Caller<'_, InstanceState>,
+         (subject, subject_len, payload, payload_len): (u32, u32, u32, u32)| {
+            Box::new(async move {
+                let subject = read_str(&caller, subject, subject_len, "subject")?.to_owned();
+                let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
+                let host = caller.data().host.upgrade();
+                let actor = caller.data().actor.clone();
+                let result = match (host, check_subject(&subject)) {
+                    (_, Err(e)) => Err(e),
+                    (None, _) => Err(Error::new(
+                        ErrorKind::Transport,
+                        "the host is shutting down",
+                    )),
+                    (Some(host), Ok(())) => publish(&host, &actor, subject, payload).await,
+                };
+                Ok(set_pending(caller.data_mut(), result))
+            })
+        },
+    )?;
+
+    Ok(())
+}
+
+/// The `lattice` imports that return at once.
+fn lattice_imports(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::TAKE_REPLY,
+        |mut caller: Caller<'_, InstanceState>, ptr: u32| -> wasmtime::Result<()> {
+            let pending = std::mem::take(&mut caller.data_mut().pending);
+            let memory = memory_of(&caller)?;
+            memory
+                .write(&mut caller, ptr as usize, &pending)
+                .map_err(|_| {
+                    AbiViolation(format!("take_reply to {ptr:#x} is outside memory")).into()
+                })
+        },
+    )?;
+
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::LOG,
+        |caller: Caller<'_, InstanceState>,
+         level: i32,
+         msg: u32,
+         msg_len: u32|
+         -> wasmtime::Result<()> {
+            let text = read_text(&caller, msg, msg_len)?;
+            let actor = &*caller.data().actor;
+            match LogLevel::from_i32(level) {
+                LogLevel::Trace => tracing::trace!(target: "lattice::actor", actor, "{text}"),
+                LogLevel::Debug => tracing::debug!(target: "lattice::actor", actor, "{text}"),
+                LogLevel::Info => tracing::info!(target: "lattice::actor", actor, "{text}"),
+                LogLevel::Warn => tracing::warn!(target: "lattice::actor", actor, "{text}"),
+                LogLevel::Error => tracing::error!(target: "lattice::actor", actor, "{text}"),
+            }
+            Ok(())
+        },
+    )?;
+
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::LOG_ENABLED,
+        |_: Caller<'_, InstanceState>, level: i32| -> i32 {
+            let enabled = match LogLevel::from_i32(level) {
+                LogLevel::Trace => {
+                    tracing::enabled!(target: "lattice::actor", tracing::Level::TRACE)
+                }
+                LogLevel::Debug => {
+                    tracing::enabled!(target: "lattice::actor", tracing::Level::DEBUG)
+                }
+                LogLevel::Info => {
+                    tracing::enabled!(target: "lattice::actor", tracing::Level::INFO)
+                }
+                LogLevel::Warn => {
+                    tracing::enabled!(target: "lattice::actor", tracing::Level::WARN)
+                }
+                LogLevel::Error => {
+                    tracing::enabled!(target: "lattice::actor", tracing::Level::ERROR)
+                }
+            };
+            i32::from(enabled)
+        },
+    )?;
+
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::PANIC,
+        |mut caller: Caller<'_, InstanceState>, msg: u32, msg_len: u32| -> wasmtime::Result<()> {
+            let text = read_text(&caller, msg, msg_len)?;
+            caller.data_mut().panic = Some(text);
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// WASI's `fd_write` for instances that run inline. The WASI context of an
+/// instance has no stdio, so this does what its own `fd_write` (which needs
+/// a fiber) does: a write to stdout or stderr takes the first non-empty
+/// buffer and drops it, any other descriptor is `EBADF`, and a pointer
+/// outside memory or misaligned traps.
+fn fd_write_inline(
+    mut caller: Caller<'_, InstanceState>,
+    fd: i32,
+    iovs: u32,
+    iovs_len: u32,
+    nwritten: u32,
+) -> wasmtime::Result<i32> {
+    const SUCCESS: i32 = 0;
+    const BADF: i32 = 8;
+    if fd != 1 && fd != 2 {
+        return Ok(BADF);
+    }
+    let Some(memory) = caller.get_export("memory").and_then(Extern::into_memory) else {
+        return Ok(BADF);
+    };
+    let fault = |what: &str, at: u64| {
+        wasmtime::Error::msg(format!(
+            "WASI fd_write: the {what} at {at:#x} is outside memory or misaligned"
+        ))
+    };
+    let data = memory.data(&caller);
+    let word = |at: u64, what: &str| -> wasmtime::Result<u32> {
+        let start = usize::try_from(at).map_err(|_| fault(what, at))?;
+        match data
+            .get(start..start + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        {
+            Some(bytes) if at.is_multiple_of(4) => Ok(u32::from_le_bytes(bytes)),
+            _ => Err(fault(what, at)),
+        }
+    };
+    let mut written = 0;
+    for i in 0..u64::from(iovs_len) {
+        let at = u64::from(iovs) + 8 * i;
+        let (buf, len) = (word(at, "iovec")?, word(at + 4, "iovec")?);
+        if len == 0 {
+            continue;
+        }
+        if data
+            .get(buf as usize..buf as usize + len as usize)
+            .is_none()
+        {
+            return Err(fault("buffer", u64::from(buf)));
+        }
+        written = len;
+        break;
+    }
+    let at = nwritten as usize;
+    if !nwritten.is_multiple_of(4) || at + 4 > memory.data_size(&caller) {
+        return Err(fault("result", u64::from(nwritten)));
+    }
+    memory.data_mut(&mut caller)[at..at + 4].copy_from_slice(&written.to_le_bytes());
+    Ok(SUCCESS)
 }
 
 /// A call from a guest to another actor, borrowed from the caller's memory.
@@ -527,32 +633,48 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
         pending: Vec::new(),
         panic: None,
         traceparent: None,
+        inline: false,
+        overran: false,
     };
     let mut store = Store::new(&host.engine, state);
     store.limiter(|s| &mut s.limiter);
-    // Check the deadline at every epoch tick; yield to the runtime in between,
-    // so that a busy guest never holds a thread of the host for long.
-    store.epoch_deadline_callback(|store| {
-        if Instant::now() >= store.data().deadline {
+    // Check the deadline at every epoch tick. On a fiber, yield to the
+    // runtime in between, so that a busy guest never holds a thread of the
+    // host for long; inline, it cannot yield: note it, to move its actor to
+    // fibers.
+    store.epoch_deadline_callback(|mut store| {
+        let state = store.data_mut();
+        if Instant::now() >= state.deadline {
             Err(DeadlineExceeded.into())
+        } else if state.inline {
+            state.overran = true;
+            Ok(UpdateDeadline::Continue(1))
         } else {
-            if let Some(host) = store.data().host.upgrade() {
+            if let Some(host) = state.host.upgrade() {
                 host.stats.guest_yields.fetch_add(1, Ordering::Relaxed);
             }
             Ok(UpdateDeadline::Yield(1))
         }
     });
-    store.set_epoch_deadline(1);
     if actor.limits.fuel.is_some() {
         store
             .set_fuel(u64::MAX)
             .map_err(|e| setup_failed(actor, &e))?;
     }
-    let instance = actor
-        .pre
-        .instantiate_async(&mut store)
-        .await
-        .map_err(|e| call_failed(actor, &store, e, "instantiating"))?;
+    let inline = actor.runs_inline();
+    let instance = if inline {
+        // The start function, if any, runs inline too.
+        store.set_epoch_deadline(2);
+        store.data_mut().inline = true;
+        let instance = actor.pre.instantiate(&mut store);
+        store.data_mut().inline = false;
+        settle(actor, &mut store);
+        instance
+    } else {
+        store.set_epoch_deadline(1);
+        actor.pre.instantiate_async(&mut store).await
+    }
+    .map_err(|e| call_failed(actor, &store, e, "instantiating"))?;
     let exports = &actor.exports;
     let memory = instance
         .get_module_export(&mut store, &exports.memory)
@@ -560,8 +682,8 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
         .ok_or_else(|| setup_failed(actor, &"its `memory` export is not a memory"))?;
     store.data_mut().memory = Some(memory);
     if let Some(at) = &exports.initialize {
-        typed_export::<(), ()>(&instance, &mut store, actor, at, "_initialize")?
-            .call_async(&mut store, ())
+        let initialize = typed_export::<(), ()>(&instance, &mut store, actor, at, "_initialize")?;
+        run(actor, &mut store, &initialize, ())
             .await
             .map_err(|e| call_failed(actor, &store, e, "initializing"))?;
     }
@@ -608,6 +730,44 @@ fn typed_export<P: WasmParams, R: WasmResults>(
         })?
         .typed(&*store)
         .map_err(|e| setup_failed(actor, &e))
+}
+
+/// Calls `func` inline or on a fiber, as the actor runs now (see
+/// [`HostOptions::inline_calls`](crate::HostOptions::inline_calls)).
+async fn run<P, R>(
+    actor: &Actor,
+    store: &mut Store<InstanceState>,
+    func: &TypedFunc<P, R>,
+    args: P,
+) -> wasmtime::Result<R>
+where
+    P: WasmParams + Send + Sync,
+    R: WasmResults + Send + Sync,
+{
+    if actor.runs_inline() {
+        // The epoch deadline is relative to the epoch when it is set. Inline,
+        // the callback first runs after at least one whole tick: a call that
+        // only straddles a tick does not move its actor to fibers.
+        store.set_epoch_deadline(2);
+        store.data_mut().inline = true;
+        let result = func.call(&mut *store, args);
+        store.data_mut().inline = false;
+        settle(actor, store);
+        result
+    } else {
+        // On a fiber, an instance idle for a tick would otherwise yield at
+        // its first check.
+        store.set_epoch_deadline(1);
+        func.call_async(&mut *store, args).await
+    }
+}
+
+/// Moves the actor to fibers if the inline call that just ended ran past an
+/// epoch tick.
+fn settle(actor: &Actor, store: &mut Store<InstanceState>) {
+    if std::mem::take(&mut store.data_mut().overran) {
+        actor.move_to_fibers();
+    }
 }
 
 fn setup_failed(actor: &Actor, e: &dyn std::fmt::Display) -> Error {
@@ -702,10 +862,8 @@ impl Warm {
             return Ok(None);
         };
         self.store.data_mut().deadline = Instant::now() + actor.limits.timeout;
-        self.store.set_epoch_deadline(1);
-        let packed = self
-            .func::<(), u64>(actor, at, abi::INPUT)?
-            .call_async(&mut self.store, ())
+        let input = self.func::<(), u64>(actor, at, abi::INPUT)?;
+        let packed = run(actor, &mut self.store, &input, ())
             .await
             .map_err(|e| call_failed(actor, &self.store, e, "naming its input buffer"))?;
         let (ptr, len, _) = abi::unpack(packed);
@@ -719,10 +877,8 @@ impl Warm {
     /// Reads the contracts the instance implements.
     pub(crate) async fn describe(&mut self, actor: &Actor) -> Result<Vec<ContractInfo>, Error> {
         self.store.data_mut().deadline = Instant::now() + actor.limits.timeout;
-        self.store.set_epoch_deadline(1);
-        let packed = self
-            .func::<(), u64>(actor, &actor.exports.describe, abi::DESCRIBE)?
-            .call_async(&mut self.store, ())
+        let describe = self.func::<(), u64>(actor, &actor.exports.describe, abi::DESCRIBE)?;
+        let packed = run(actor, &mut self.store, &describe, ())
             .await
             .map_err(|e| call_failed(actor, &self.store, e, "describing its contracts"))?;
         let bytes = self.reply(actor, packed)?;
@@ -756,9 +912,6 @@ impl Warm {
             Ok(n) => n,
             Err(e) => return Ok(Err(e)),
         };
-        // The epoch deadline is relative to the epoch when it is set: an
-        // instance idle for a tick would otherwise yield at its first check.
-        self.store.set_epoch_deadline(1);
         {
             let state = self.store.data_mut();
             state.deadline = deadline;
@@ -777,9 +930,14 @@ impl Warm {
             // module's own buffer is never freed.
             if self.scratch_owned {
                 let free = self.func::<(u32, u32), ()>(actor, &actor.exports.free, abi::FREE)?;
-                Box::pin(free.call_async(&mut self.store, (self.scratch, self.scratch_len)))
-                    .await
-                    .map_err(|e| call_failed(actor, &self.store, e, "freeing its input buffer"))?;
+                Box::pin(run(
+                    actor,
+                    &mut self.store,
+                    &free,
+                    (self.scratch, self.scratch_len),
+                ))
+                .await
+                .map_err(|e| call_failed(actor, &self.store, e, "freeing its input buffer"))?;
             }
             let alloc = match &self.alloc {
                 Some(alloc) => alloc.clone(),
@@ -788,7 +946,7 @@ impl Warm {
                     self.alloc.insert(alloc).clone()
                 }
             };
-            let ptr = Box::pin(alloc.call_async(&mut self.store, want))
+            let ptr = Box::pin(run(actor, &mut self.store, &alloc, want))
                 .await
                 .map_err(|e| call_failed(actor, &self.store, e, "allocating its input buffer"))?;
             if ptr == 0 {
@@ -820,18 +978,14 @@ impl Warm {
         input[contract.len()..contract.len() + method.len()].copy_from_slice(method);
         input[contract.len() + method.len()..].copy_from_slice(payload);
 
-        let packed = self
-            .dispatch
-            .call_async(
-                &mut self.store,
-                (
-                    self.scratch,
-                    contract.len() as u32,
-                    method.len() as u32,
-                    payload.len() as u32,
-                    call.fingerprint.unwrap_or(0),
-                ),
-            )
+        let args = (
+            self.scratch,
+            contract.len() as u32,
+            method.len() as u32,
+            payload.len() as u32,
+            call.fingerprint.unwrap_or(0),
+        );
+        let packed = run(actor, &mut self.store, &self.dispatch, args)
             .await
             .map_err(|e| {
                 call_failed(

@@ -22,6 +22,7 @@ pub struct HostOptions {
     pub(crate) lattice: String,
     pub(crate) host_id: String,
     pub(crate) in_process: bool,
+    pub(crate) inline_calls: bool,
     pub(crate) max_inflight: usize,
     pub(crate) heartbeat: Duration,
     pub(crate) labels: std::collections::BTreeMap<String, String>,
@@ -33,6 +34,7 @@ impl Default for HostOptions {
             lattice: "default".into(),
             host_id: format!("h{:012x}", fastrand::u64(..) >> 16),
             in_process: true,
+            inline_calls: true,
             max_inflight: 1024,
             heartbeat: Duration::from_secs(1),
             labels: std::collections::BTreeMap::new(),
@@ -122,6 +124,22 @@ impl HostOptions {
     /// either way. Default: on.
     pub fn in_process(mut self, on: bool) -> Self {
         self.in_process = on;
+        self
+    }
+
+    /// Whether the calls of actors that cannot wait run on the calling
+    /// thread, without a fiber. An actor cannot wait when its module imports
+    /// nothing that waits: no `call`, no `publish`, and from WASI only
+    /// functions that return at once (clocks, randomness, environment,
+    /// writes to its discarded stdout and stderr). Such a call costs about
+    /// half as much, and much less after the host has been idle; but it
+    /// cannot yield to other work at an epoch tick. So the first call of an
+    /// actor that runs past one tick (5 ms by default) moves the actor to
+    /// fibers, where its later calls yield at each tick; that first call
+    /// holds its thread until it ends or reaches its deadline. Turn this off
+    /// for hosts whose actors may compute for long. Default: on.
+    pub fn inline_calls(mut self, on: bool) -> Self {
+        self.inline_calls = on;
         self
     }
 

@@ -669,3 +669,188 @@ async fn the_input_buffer_grows_and_the_old_one_is_freed() {
         assert_eq!(back.into_vec(), data, "{size} bytes");
     }
 }
+
+/// A hand-written actor whose `dispatch` runs `body` and replies with the
+/// MessagePack bytes it left at 48 (`len` of them). It imports `imports`.
+fn actor_with_dispatch(imports: &str, body: &str, len: u8) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+            {imports}
+            (memory (export "memory") 1)
+            (data (i32.const 16) "\90")
+            (func (export "lattice_alloc") (param i32) (result i32) i32.const 1024)
+            (func (export "lattice_free") (param i32 i32))
+            (func (export "lattice_describe") (result i64) i64.const 0x1_0000_0010)
+            (func $recurse (param i32) (result i32)
+                (i32.add (call $recurse (local.get 0)) (i32.const 1)))
+            (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64)
+                {body}
+                i64.const 0x{len:x}_0000_0030)
+            (@custom "lattice_abi" "\02\00\00\00"))"#
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn actors_that_cannot_wait_run_inline_and_the_others_on_fibers() {
+    let host = support::host();
+    for (name, package, inline) in [
+        // Imports nothing that waits: its calls run on the calling thread.
+        ("echo", "example-echo-actor", true),
+        // `publish`, `call`, and WASI's `poll_oneoff` (a sleep) may wait.
+        ("counter", "example-counter-actor", false),
+        ("relay", "example-relay-actor", false),
+        ("idle", "lattice-test-idle", false),
+    ] {
+        let info = support::start(&host, name, package, ActorLimits::new()).await;
+        assert_eq!(info.inline, inline, "{name}");
+    }
+    for _ in 0..100 {
+        echoes(&host, "inline").await;
+    }
+    assert!(
+        host.actor("echo").unwrap().inline,
+        "short calls stay inline"
+    );
+    let inventory = host.inventory();
+    let entry = |name: &str| inventory.actors.iter().find(|a| a.name == name).unwrap();
+    assert!(entry("echo").inline);
+    assert!(!entry("relay").inline);
+
+    // Turned off, every actor runs on fibers, and answers the same.
+    let fibers = Host::new(support::options().inline_calls(false)).unwrap();
+    let info = support::start(&fibers, "echo", "example-echo-actor", ActorLimits::new()).await;
+    assert!(!info.inline);
+    echoes(&fibers, "on a fiber").await;
+}
+
+#[tokio::test]
+async fn an_inline_call_past_a_tick_moves_its_actor_to_fibers() {
+    let host = support::host();
+    let spin = actor_with_dispatch("", "(loop $spin (br $spin))", 1);
+    let limits = ActorLimits::new()
+        .timeout(Duration::from_millis(300))
+        .max_instances(2);
+    let info = host.start_actor("spin", spin, limits).await.unwrap();
+    assert!(info.inline);
+    support::start(&host, "echo", "example-echo-actor", ActorLimits::new()).await;
+
+    // Inline, the call cannot yield, but it still ends at its deadline with
+    // a typed error, and the actor moves to fibers.
+    let start = Instant::now();
+    let err = host
+        .invoke(Call::new("spin", "any", "any", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(start.elapsed() >= Duration::from_millis(250));
+    assert!(!host.actor("spin").unwrap().inline);
+
+    // On a fiber, its next call yields at every tick until its deadline.
+    let before = host.stats().guest_yields;
+    let err = host
+        .invoke(Call::new("spin", "any", "any", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(host.stats().guest_yields - before > 10);
+    // Its neighbour never moved.
+    echoes(&host, "still inline").await;
+    assert!(host.actor("echo").unwrap().inline);
+}
+
+#[tokio::test]
+async fn an_inline_stack_overflow_traps_and_a_deep_wasm_stack_runs_on_a_fiber() {
+    let recurse = || actor_with_dispatch("", "(drop (call $recurse (i32.const 0)))", 1);
+    // Inline, on this test's thread (2 MiB of stack for 512 KiB of wasm).
+    let host = support::host();
+    assert!(
+        host.start_actor("deep", recurse(), ActorLimits::new())
+            .await
+            .unwrap()
+            .inline
+    );
+    let err = host
+        .invoke(Call::new("deep", "any", "any", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ActorTrapped, "{err}");
+    assert!(err.message().contains("overflowed its stack"), "{err}");
+
+    // A wasm stack deeper than this thread's own cannot run inline: the
+    // call takes a fiber, whose stack fits it, and overflows there.
+    let deep = Host::new(support::options().max_wasm_stack(4 << 20)).unwrap();
+    deep.start_actor("deep", recurse(), ActorLimits::new())
+        .await
+        .unwrap();
+    let err = deep
+        .invoke(Call::new("deep", "any", "any", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ActorTrapped, "{err}");
+    assert!(err.message().contains("overflowed its stack"), "{err}");
+}
+
+#[tokio::test]
+async fn wasi_fd_write_inline_answers_as_the_wasi_context_does() {
+    // `dispatch` writes two iovecs (the first empty, the second 5 bytes) to
+    // the descriptor the method's length picks, and replies with
+    // [errno, nwritten]; method "dddd" passes iovecs outside memory.
+    let module = actor_with_dispatch(
+        r#"(import "wasi_snapshot_preview1" "fd_write"
+               (func $fd_write (param i32 i32 i32 i32) (result i32)))"#,
+        r#"(i32.store (i32.const 256) (i32.const 300))
+           (i32.store (i32.const 260) (i32.const 0))
+           (i32.store (i32.const 264) (i32.const 300))
+           (i32.store (i32.const 268) (i32.const 5))
+           (i32.store (i32.const 512) (i32.const 0x7f))
+           (i32.store8 (i32.const 48) (i32.const 0x92))
+           (i32.store8 (i32.const 49)
+               (call $fd_write
+                   (select (i32.const 9)
+                       (select (i32.const 2) (i32.const 1)
+                           (i32.eq (local.get 2) (i32.const 2)))
+                       (i32.eq (local.get 2) (i32.const 3)))
+                   (select (i32.const 65532) (i32.const 256)
+                       (i32.eq (local.get 2) (i32.const 4)))
+                   (i32.const 2)
+                   (i32.const 512)))
+           (i32.store8 (i32.const 50) (i32.load8_u (i32.const 512)))"#,
+        3,
+    );
+    let inline = support::host();
+    let fibers = Host::new(support::options().inline_calls(false)).unwrap();
+    assert!(
+        inline
+            .start_actor("w", module.clone(), ActorLimits::new())
+            .await
+            .unwrap()
+            .inline
+    );
+    assert!(
+        !fibers
+            .start_actor("w", module, ActorLimits::new())
+            .await
+            .unwrap()
+            .inline
+    );
+    for (method, expected) in [
+        ("a", Ok(vec![0x92, 0, 5])),      // stdout: written (and dropped)
+        ("bb", Ok(vec![0x92, 0, 5])),     // stderr
+        ("ccc", Ok(vec![0x92, 8, 0x7f])), // no such descriptor: EBADF
+        ("dddd", Err(ErrorKind::ActorTrapped)),
+    ] {
+        for host in [&inline, &fibers] {
+            let got = host
+                .invoke(Call::new("w", "any", method, &[]))
+                .await
+                .map_err(|e| e.kind());
+            assert_eq!(
+                got,
+                expected,
+                "{method}, inline: {}",
+                host.actor("w").unwrap().inline
+            );
+        }
+    }
+}

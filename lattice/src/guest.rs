@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::codec;
 use crate::contract::{ContractDescriptor, MethodDescriptor};
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::names::{NameKind, validate};
 
 /// One outgoing call from a guest.
@@ -48,13 +48,20 @@ impl<T: GuestTransport + ?Sized> GuestTransport for &T {
 
 static INSTALLED: OnceLock<&'static (dyn GuestTransport + Send + Sync)> = OnceLock::new();
 
-/// Installs the process-wide transport behind [`HostTransport`]. The actor SDK
-/// does this; returns `false` if one was installed already.
+/// Installs a process-wide transport behind [`HostTransport`], in place of
+/// the host's `call` import; returns `false` if one was installed already.
 pub fn install(transport: &'static (dyn GuestTransport + Send + Sync)) -> bool {
     INSTALLED.set(transport).is_ok()
 }
 
-/// The default transport of guest clients: the one the actor SDK installed.
+/// The default transport of guest clients: in a wasm module, the host's
+/// [`abi::CALL`](crate::abi::CALL) import (or the transport given to
+/// [`install`]).
+///
+/// The import is declared here, with the clients that use it, rather than
+/// in the actor SDK: a module then imports `call` only when it makes calls,
+/// and a host runs the calls of a module without such imports on its own
+/// thread, without a fiber (see the book's guest-ABI chapter).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HostTransport;
 
@@ -62,8 +69,11 @@ impl GuestTransport for HostTransport {
     fn call(&self, call: OutgoingCall<'_>) -> Result<Vec<u8>, Error> {
         match INSTALLED.get() {
             Some(transport) => transport.call(call),
+            #[cfg(target_family = "wasm")]
+            None => host::call(&call),
+            #[cfg(not(target_family = "wasm"))]
             None => Err(Error::new(
-                ErrorKind::Transport,
+                crate::error::ErrorKind::Transport,
                 format!(
                     "cannot call {}.{} on actor `{}`: no guest transport is installed; \
                      guest clients work inside an actor built with the actor SDK, \
@@ -71,6 +81,98 @@ impl GuestTransport for HostTransport {
                     call.contract.name, call.method.name, call.actor
                 ),
             )),
+        }
+    }
+}
+
+/// Reads the reply the host announced with `packed` (of [`abi::CALL`] or
+/// [`abi::PUBLISH`]) through [`abi::TAKE_REPLY`]. For the actor SDK.
+///
+/// [`abi::CALL`]: crate::abi::CALL
+/// [`abi::PUBLISH`]: crate::abi::PUBLISH
+/// [`abi::TAKE_REPLY`]: crate::abi::TAKE_REPLY
+#[cfg(target_family = "wasm")]
+#[doc(hidden)]
+pub fn take_reply(packed: u64) -> Result<Vec<u8>, Error> {
+    host::take_reply(packed)
+}
+
+/// The host's `call` and `take_reply` imports: the only unsafe code of this
+/// crate.
+#[cfg(target_family = "wasm")]
+#[allow(unsafe_code)]
+mod host {
+    use super::OutgoingCall;
+    use crate::abi;
+    use crate::error::Error;
+
+    #[link(wasm_import_module = "lattice")]
+    unsafe extern "C" {
+        #[allow(clippy::too_many_arguments)]
+        #[link_name = "call"]
+        fn call_import(
+            actor: *const u8,
+            actor_len: usize,
+            contract: *const u8,
+            contract_len: usize,
+            method: *const u8,
+            method_len: usize,
+            payload: *const u8,
+            payload_len: usize,
+            version: u32,
+            fingerprint: u64,
+            timeout_ms: u64,
+            flags: i32,
+        ) -> u64;
+        #[link_name = "take_reply"]
+        fn take_reply_import(ptr: *mut u8);
+    }
+
+    /// Calls another actor through the host.
+    pub(super) fn call(c: &OutgoingCall<'_>) -> Result<Vec<u8>, Error> {
+        let timeout_ms = c.timeout.map_or(0, |t| {
+            u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+        });
+        let flags = if c.method.oneway { abi::CALL_ONEWAY } else { 0 };
+        let (contract, method) = (c.contract.name, c.method.name);
+        // SAFETY: every pointer and length comes from a live slice or str;
+        // the host only reads them during the call.
+        let packed = unsafe {
+            call_import(
+                c.actor.as_ptr(),
+                c.actor.len(),
+                contract.as_ptr(),
+                contract.len(),
+                method.as_ptr(),
+                method.len(),
+                c.payload.as_ptr(),
+                c.payload.len(),
+                c.contract.version,
+                c.contract.fingerprint,
+                timeout_ms,
+                flags,
+            )
+        };
+        take_reply(packed)
+    }
+
+    /// Collects the pending reply announced by a packed length.
+    pub(super) fn take_reply(packed: u64) -> Result<Vec<u8>, Error> {
+        let (_, len, is_error) = abi::unpack(packed);
+        let mut reply = Vec::with_capacity(len as usize);
+        if len > 0 {
+            // SAFETY: the host copies exactly `len` bytes (the pending reply
+            // it announced) into the buffer, which has room for them; then
+            // they are initialized and the length can be set.
+            unsafe {
+                take_reply_import(reply.as_mut_ptr());
+                reply.set_len(len as usize);
+            }
+        }
+        if is_error {
+            Err(Error::from_wire(None, &reply))
+        } else {
+            Ok(reply)
         }
     }
 }

@@ -212,7 +212,15 @@ fn print_placed(ctx: &Context, placed: &[Placed]) {
     match ctx.output {
         Output::Json => output::json(&placed),
         Output::Table => output::table(
-            &["host", "actor", "contracts", "instances", "idle", "digest"],
+            &[
+                "host",
+                "actor",
+                "contracts",
+                "instances",
+                "idle",
+                "calls",
+                "digest",
+            ],
             placed
                 .iter()
                 .map(|p| {
@@ -227,6 +235,7 @@ fn print_placed(ctx: &Context, placed: &[Placed]) {
                             .join(", "),
                         p.actor.max_instances.to_string(),
                         p.actor.idle_instances.to_string(),
+                        if p.actor.inline { "inline" } else { "fibers" }.to_owned(),
                         output::short(&p.actor.digest),
                     ]
                 })
