@@ -337,6 +337,11 @@ async fn run() {
     )
     .await
     .expect("echo");
+    let runs = |inline| if inline { "inline" } else { "on fibers" };
+    eprintln!(
+        "note: the echo actor's calls run {}",
+        runs(host.actor("echo").is_some_and(|a| a.inline))
+    );
     host.join(nats::connect(&url).await).await.expect("joins");
     let client = nats::connect(&url).await;
     let echo = EchoClient::new(client.clone(), "bench", "echo").expect("client");

@@ -19,7 +19,10 @@ pub(crate) fn new_engine(options: &HostOptions) -> Result<Engine, Error> {
     config.epoch_interruption(true);
     config.consume_fuel(options.fuel);
     config.max_wasm_stack(options.max_wasm_stack);
-    config.async_stack_size(options.max_wasm_stack + (1 << 20));
+    // A fiber holds its guest's wasm stack and, when that guest calls an
+    // actor that runs inline (see `Actor::runs_inline`), the callee's too;
+    // plus 1 MiB for the host's frames. Only the pages used are resident.
+    config.async_stack_size(2 * options.max_wasm_stack + (1 << 20));
     // `LATTICE_PERFMAP=1`: name the compiled guest functions in
     // /tmp/perf-PID.map, so that perf (and the performance chapter's
     // callgrind recipe) can tell guest code apart.

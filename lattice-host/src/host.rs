@@ -759,6 +759,13 @@ impl Actor {
     /// has not been moved to fibers, and this thread's stack has room for
     /// the deepest wasm stack and the host's frames around it (a fiber
     /// brings its own stack).
+    ///
+    /// A call from another guest in process runs on that guest's fiber,
+    /// whose stack `stacker` does not know (it measures the thread's). There
+    /// the fiber's size leaves the room: 2 x `max_wasm_stack` + 1 MiB (see
+    /// `engine.rs`), of which the caller's wasm takes at most
+    /// `max_wasm_stack`; and an inline actor calls no one, so nothing nests
+    /// deeper.
     pub(crate) fn runs_inline(&self) -> bool {
         self.inline.load(Ordering::Relaxed)
             && stacker::remaining_stack().is_some_and(|room| room >= self.inline_stack)

@@ -1,6 +1,8 @@
 //! Instances of actors: the store state, the host imports, and one call.
 
 use std::sync::atomic::Ordering;
+
+use futures_util::FutureExt;
 use std::sync::{Arc, Weak};
 
 use lattice::abi::{self, LogLevel};
@@ -171,6 +173,7 @@ const INLINE_IMPORTS: &[(&str, &str)] = &[
     (abi::IMPORT_MODULE, abi::LOG),
     (abi::IMPORT_MODULE, abi::LOG_ENABLED),
     (abi::IMPORT_MODULE, abi::PANIC),
+    (abi::IMPORT_MODULE, abi::PUBLISH),
     (WASI, "args_get"),
     (WASI, "args_sizes_get"),
     (WASI, "environ_get"),
@@ -215,6 +218,28 @@ pub(crate) fn linker(engine: &Engine, inline: bool) -> Result<Linker<InstanceSta
             .func_wrap(WASI, "fd_write", fd_write_inline)
             .map_err(setup)?;
         linker.allow_shadowing(false);
+        linker
+            .func_wrap(
+                abi::IMPORT_MODULE,
+                abi::PUBLISH,
+                |mut caller: Caller<'_, InstanceState>,
+                 subject: u32,
+                 subject_len: u32,
+                 payload: u32,
+                 payload_len: u32|
+                 -> wasmtime::Result<u64> {
+                    let event = Event::read(&caller, subject, subject_len, payload, payload_len)?;
+                    // Inline, `publish` never waits (see `Event::publish`).
+                    let result = event.publish(true).now_or_never().unwrap_or_else(|| {
+                        Err(Error::new(
+                            ErrorKind::Overloaded,
+                            "the event could not be sent now",
+                        ))
+                    });
+                    Ok(set_pending(caller.data_mut(), result))
+                },
+            )
+            .map_err(setup)?;
     } else {
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, InstanceState::wasi).map_err(setup)?;
         fiber_imports(&mut linker).map_err(setup)?;
@@ -223,7 +248,8 @@ pub(crate) fn linker(engine: &Engine, inline: bool) -> Result<Linker<InstanceSta
     Ok(linker)
 }
 
-/// The `lattice` imports that wait: `call` and `publish`.
+/// The `lattice` imports that wait: `call`, and `publish` as it waits for
+/// room in the host's NATS connection.
 fn fiber_imports(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         abi::IMPORT_MODULE,
@@ -288,21 +314,10 @@ fn fiber_imports(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         abi::IMPORT_MODULE,
         abi::PUBLISH,
-        |mut caller: Caller<'_, InstanceState>,
-         (subject, subject_len, payload, payload_len): (u32, u32, u32, u32)| {
+        |mut caller: Caller<'_, InstanceState>, (subject, subject_len, payload, payload_len)| {
             Box::new(async move {
-                let subject = read_str(&caller, subject, subject_len, "subject")?.to_owned();
-                let payload = read(&caller, payload, payload_len, "payload")?.to_vec();
-                let host = caller.data().host.upgrade();
-                let actor = caller.data().actor.clone();
-                let result = match (host, check_subject(&subject)) {
-                    (_, Err(e)) => Err(e),
-                    (None, _) => Err(Error::new(
-                        ErrorKind::Transport,
-                        "the host is shutting down",
-                    )),
-                    (Some(host), Ok(())) => publish(&host, &actor, subject, payload).await,
-                };
+                let event = Event::read(&caller, subject, subject_len, payload, payload_len)?;
+                let result = event.publish(false).await;
                 Ok(set_pending(caller.data_mut(), result))
             })
         },
@@ -533,33 +548,75 @@ impl Outgoing<'_> {
     }
 }
 
-/// Delivers an event an actor published: to local subscribers, and on
-/// `lattice.{lattice}.pub.{subject}` when the host has joined a lattice.
-async fn publish(
-    host: &Arc<HostInner>,
-    actor: &str,
+/// An event a guest publishes, read from its memory.
+struct Event {
+    host: Option<Arc<HostInner>>,
+    actor: Arc<str>,
     subject: String,
     payload: Vec<u8>,
-) -> Result<Vec<u8>, Error> {
-    if let Some(connected) = host.connected() {
-        let full = format!(
-            "{}.{}.pub.{subject}",
-            lattice::subject::ROOT,
-            host.lattice()
-        );
-        connected
-            .nats
-            .publish(full, payload.clone().into())
-            .await
-            .map_err(|e| Error::new(ErrorKind::Transport, format!("cannot publish: {e}")))?;
+}
+
+impl Event {
+    fn read(
+        caller: &Caller<'_, InstanceState>,
+        subject: u32,
+        subject_len: u32,
+        payload: u32,
+        payload_len: u32,
+    ) -> wasmtime::Result<Event> {
+        Ok(Event {
+            subject: read_str(caller, subject, subject_len, "subject")?.to_owned(),
+            payload: read(caller, payload, payload_len, "payload")?.to_vec(),
+            host: caller.data().host.upgrade(),
+            actor: caller.data().actor.clone(),
+        })
     }
-    // Nobody listening locally is not an error: events are fire and forget.
-    let _ = host.events.send(Published {
-        actor: actor.to_owned(),
-        subject,
-        payload,
-    });
-    Ok(Vec::new())
+
+    /// Delivers the event: to local subscribers, and on
+    /// `lattice.{lattice}.pub.{subject}` when the host has joined a lattice.
+    /// On a fiber it waits for room in the NATS connection's queue; `inline`,
+    /// it never waits: when the queue is full the guest gets `overloaded`.
+    async fn publish(self, inline: bool) -> Result<Vec<u8>, Error> {
+        check_subject(&self.subject)?;
+        let Some(host) = self.host else {
+            return Err(Error::new(
+                ErrorKind::Transport,
+                "the host is shutting down",
+            ));
+        };
+        if let Some(connected) = host.connected() {
+            let full = format!(
+                "{}.{}.pub.{}",
+                lattice::subject::ROOT,
+                host.lattice(),
+                self.subject
+            );
+            let sent = connected.nats.publish(full, self.payload.clone().into());
+            let sent = if inline {
+                // `unconstrained`: an exhausted task budget would make the
+                // send wait even with room in the queue.
+                tokio::task::unconstrained(sent)
+                    .now_or_never()
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Overloaded,
+                            "the host's NATS connection has no room for the event now; \
+                             publish it again later",
+                        )
+                    })?
+            } else {
+                sent.await
+            };
+            sent.map_err(|e| Error::new(ErrorKind::Transport, format!("cannot publish: {e}")))?;
+        }
+        // Nobody listening locally is not an error: events are fire and forget.
+        let _ = host.events.send(Published {
+            actor: self.actor.to_string(),
+            subject: self.subject,
+            payload: self.payload,
+        });
+        Ok(Vec::new())
+    }
 }
 
 fn check_subject(subject: &str) -> Result<(), Error> {

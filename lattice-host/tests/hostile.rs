@@ -695,10 +695,10 @@ fn actor_with_dispatch(imports: &str, body: &str, len: u8) -> Vec<u8> {
 async fn actors_that_cannot_wait_run_inline_and_the_others_on_fibers() {
     let host = support::host();
     for (name, package, inline) in [
-        // Imports nothing that waits: its calls run on the calling thread.
+        // Import nothing that waits: their calls run on the calling thread.
         ("echo", "example-echo-actor", true),
-        // `publish`, `call`, and WASI's `poll_oneoff` (a sleep) may wait.
-        ("counter", "example-counter-actor", false),
+        ("counter", "example-counter-actor", true),
+        // `call`, and WASI's `poll_oneoff` (a sleep), wait.
         ("relay", "example-relay-actor", false),
         ("idle", "lattice-test-idle", false),
     ] {
@@ -789,6 +789,49 @@ async fn an_inline_stack_overflow_traps_and_a_deep_wasm_stack_runs_on_a_fiber() 
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ActorTrapped, "{err}");
     assert!(err.message().contains("overflowed its stack"), "{err}");
+}
+
+#[derive(Serialize)]
+struct CallDeep {
+    depth: u64,
+    actor: String,
+}
+
+#[tokio::test]
+async fn an_inline_callee_on_a_deep_callers_fiber_overflows_cleanly() {
+    // The hostile actor (on fibers: it calls) recurses, then calls an
+    // inline actor in process, which runs on the caller's fiber and
+    // recurses without end.
+    let host = started().await;
+    let deep = actor_with_dispatch("", "(drop (call $recurse (i32.const 0)))", 1);
+    assert!(
+        host.start_actor("deep", deep, ActorLimits::new())
+            .await
+            .unwrap()
+            .inline
+    );
+    // The caller itself overflows somewhere between 4,000 and 8,000 frames:
+    // the steps land one call close to its limit.
+    for depth in (0..=8_000).step_by(250) {
+        let args = CallDeep {
+            depth,
+            actor: "deep".into(),
+        };
+        match invoke(&host, "call_deep", &args).await {
+            // The callee's overflow, as the caller got it.
+            Ok(reply) => {
+                let got: Result<u64, String> = codec::decode(&reply).unwrap();
+                let err = got.unwrap_err();
+                assert!(err.contains("overflowed its stack"), "{depth}: {err}");
+            }
+            // The caller's own overflow, before it could call.
+            Err(err) => {
+                assert_eq!(err.kind(), ErrorKind::ActorTrapped, "{depth}: {err}");
+                assert!(err.message().contains("stack"), "{depth}: {err}");
+            }
+        }
+    }
+    still_serving(&host).await;
 }
 
 #[tokio::test]

@@ -38,6 +38,9 @@ pub trait Hostile {
     fn reset_counter(&self, actor: String) -> Result<(), String>;
     /// How many times this instance has run its static constructors.
     fn constructor_runs(&self) -> u32;
+    /// Recurses `depth` times, then calls `get` on the counter actor
+    /// `actor` and waits for it: the callee runs on this call's stack.
+    fn call_deep(&self, depth: u64, actor: String) -> Result<u64, String>;
 }
 
 /// Counts runs of the module's static constructors (the `.init_array`
@@ -157,6 +160,15 @@ impl Hostile for HostileActor {
 
     fn constructor_runs(&self) -> u32 {
         CONSTRUCTOR_RUNS.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn call_deep(&self, depth: u64, actor: String) -> Result<u64, String> {
+        if depth > 0 {
+            return black_box(self.call_deep(black_box(depth - 1), actor));
+        }
+        let counter =
+            example_counter_contract::CounterGuestClient::new(&actor).map_err(|e| e.to_string())?;
+        counter.get().map_err(|e| e.to_string())
     }
 }
 
