@@ -167,6 +167,9 @@ pub struct Call<'a> {
     pub(crate) fingerprint: Option<u64>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) traceparent: Option<&'a str>,
+    /// Made by a guest waiting in its `call` import: this runs on the
+    /// caller's fiber (see [`Actor::runs_inline`]).
+    pub(crate) on_fiber: bool,
 }
 
 impl<'a> Call<'a> {
@@ -180,6 +183,7 @@ impl<'a> Call<'a> {
             fingerprint: None,
             timeout: None,
             traceparent: None,
+            on_fiber: false,
         }
     }
 
@@ -348,7 +352,7 @@ impl Host {
             serving: Mutex::default(),
             stats: crate::discovery::ActorStats::new(&[]),
         };
-        let mut warm = instance::instantiate(&self.inner, &actor).await?;
+        let mut warm = instance::instantiate(&self.inner, &actor, false).await?;
         actor.input = warm.input_buffer(&actor).await?;
         actor.contracts = warm.describe(&actor).await?;
         actor.stats = crate::discovery::ActorStats::new(&actor.contracts);
@@ -728,7 +732,9 @@ impl Host {
     #[doc(hidden)]
     pub async fn fresh_instance(&self, name: &str) -> Result<(), Error> {
         let actor = self.inner.actor(name).ok_or_else(|| not_running(name))?;
-        instance::instantiate(&self.inner, &actor).await.map(drop)
+        instance::instantiate(&self.inner, &actor, false)
+            .await
+            .map(drop)
     }
 
     /// How many instances of `name` are warm and idle.
@@ -756,19 +762,20 @@ impl Actor {
     }
 
     /// Whether a call of this actor runs inline here and now: it can, it
-    /// has not been moved to fibers, and this thread's stack has room for
-    /// the deepest wasm stack and the host's frames around it (a fiber
+    /// has not been moved to fibers, and the stack it would run on has room
+    /// for the deepest wasm stack and the host's frames around it (a fiber
     /// brings its own stack).
     ///
-    /// A call from another guest in process runs on that guest's fiber,
-    /// whose stack `stacker` does not know (it measures the thread's). There
-    /// the fiber's size leaves the room: 2 x `max_wasm_stack` + 1 MiB (see
-    /// `engine.rs`), of which the caller's wasm takes at most
-    /// `max_wasm_stack`; and an inline actor calls no one, so nothing nests
-    /// deeper.
-    pub(crate) fn runs_inline(&self) -> bool {
+    /// `on_fiber`: the call comes from another guest in process, and runs
+    /// on that guest's fiber, whose stack `stacker` does not know (it
+    /// measures the thread's). There the fiber's size leaves the room: 2 x
+    /// `max_wasm_stack` + 1 MiB (see `engine.rs`), of which the caller's
+    /// wasm takes at most `max_wasm_stack`; and an inline actor calls no
+    /// one, so nothing nests deeper.
+    pub(crate) fn runs_inline(&self, on_fiber: bool) -> bool {
         self.inline.load(Ordering::Relaxed)
-            && stacker::remaining_stack().is_some_and(|room| room >= self.inline_stack)
+            && (on_fiber
+                || stacker::remaining_stack().is_some_and(|room| room >= self.inline_stack))
     }
 
     /// Calls of this actor run on fibers from now on, where they yield at
@@ -940,7 +947,7 @@ impl HostInner {
         let mut warm = match warm {
             Some(warm) => warm,
             None => {
-                let fresh = Box::pin(instance::instantiate(self, &actor)).await?;
+                let fresh = Box::pin(instance::instantiate(self, &actor, call.on_fiber)).await?;
                 started = Instant::now();
                 fresh
             }

@@ -294,6 +294,7 @@ fn fiber_imports(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
                     traceparent: state.traceparent.as_deref(),
                     oneway: flags & abi::CALL_ONEWAY != 0,
                     idempotent: flags & abi::CALL_IDEMPOTENT != 0,
+                    on_fiber: true,
                 };
                 let result = match host {
                     None => Err(Error::new(
@@ -471,6 +472,9 @@ struct Outgoing<'a> {
     traceparent: Option<&'a str>,
     oneway: bool,
     idempotent: bool,
+    /// Sent from the caller's `call` import, on its fiber (not from a task
+    /// of its own).
+    on_fiber: bool,
 }
 
 impl Outgoing<'_> {
@@ -494,6 +498,7 @@ impl Outgoing<'_> {
                 traceparent: traceparent.as_deref(),
                 oneway: true,
                 idempotent,
+                on_fiber: false,
             };
             if let Err(e) = outgoing.send(&host).await {
                 tracing::debug!(actor = outgoing.actor, error = %e, "oneway call failed");
@@ -533,6 +538,7 @@ impl Outgoing<'_> {
                     .guest_calls_in_process
                     .fetch_add(1, Ordering::Relaxed);
                 let mut call = Call::new(self.actor, self.contract, self.method, self.payload);
+                call.on_fiber = self.on_fiber;
                 if let Some(fp) = self.fingerprint {
                     call = call.fingerprint(fp);
                 }
@@ -676,7 +682,12 @@ fn read_text(caller: &Caller<'_, InstanceState>, ptr: u32, len: u32) -> wasmtime
 }
 
 /// Creates a fresh instance of `actor`, ready for calls.
-pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<Box<Warm>, Error> {
+/// `on_fiber`: for a call from another guest (see [`Actor::runs_inline`]).
+pub(crate) async fn instantiate(
+    host: &Arc<HostInner>,
+    actor: &Actor,
+    on_fiber: bool,
+) -> Result<Box<Warm>, Error> {
     let state = InstanceState {
         wasi: None,
         limiter: MemoryLimiter {
@@ -718,8 +729,7 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
             .set_fuel(u64::MAX)
             .map_err(|e| setup_failed(actor, &e))?;
     }
-    let inline = actor.runs_inline();
-    let instance = if inline {
+    let instance = if actor.runs_inline(on_fiber) {
         // The start function, if any, runs inline too.
         store.set_epoch_deadline(2);
         store.data_mut().inline = true;
@@ -740,7 +750,7 @@ pub(crate) async fn instantiate(host: &Arc<HostInner>, actor: &Actor) -> Result<
     store.data_mut().memory = Some(memory);
     if let Some(at) = &exports.initialize {
         let initialize = typed_export::<(), ()>(&instance, &mut store, actor, at, "_initialize")?;
-        run(actor, &mut store, &initialize, ())
+        run(actor, on_fiber, &mut store, &initialize, ())
             .await
             .map_err(|e| call_failed(actor, &store, e, "initializing"))?;
     }
@@ -793,6 +803,7 @@ fn typed_export<P: WasmParams, R: WasmResults>(
 /// [`HostOptions::inline_calls`](crate::HostOptions::inline_calls)).
 async fn run<P, R>(
     actor: &Actor,
+    on_fiber: bool,
     store: &mut Store<InstanceState>,
     func: &TypedFunc<P, R>,
     args: P,
@@ -801,7 +812,7 @@ where
     P: WasmParams + Send + Sync,
     R: WasmResults + Send + Sync,
 {
-    if actor.runs_inline() {
+    if actor.runs_inline(on_fiber) {
         // The epoch deadline is relative to the epoch when it is set. Inline,
         // the callback first runs after at least one whole tick: a call that
         // only straddles a tick does not move its actor to fibers.
@@ -920,7 +931,7 @@ impl Warm {
         };
         self.store.data_mut().deadline = Instant::now() + actor.limits.timeout;
         let input = self.func::<(), u64>(actor, at, abi::INPUT)?;
-        let packed = run(actor, &mut self.store, &input, ())
+        let packed = run(actor, false, &mut self.store, &input, ())
             .await
             .map_err(|e| call_failed(actor, &self.store, e, "naming its input buffer"))?;
         let (ptr, len, _) = abi::unpack(packed);
@@ -935,7 +946,7 @@ impl Warm {
     pub(crate) async fn describe(&mut self, actor: &Actor) -> Result<Vec<ContractInfo>, Error> {
         self.store.data_mut().deadline = Instant::now() + actor.limits.timeout;
         let describe = self.func::<(), u64>(actor, &actor.exports.describe, abi::DESCRIBE)?;
-        let packed = run(actor, &mut self.store, &describe, ())
+        let packed = run(actor, false, &mut self.store, &describe, ())
             .await
             .map_err(|e| call_failed(actor, &self.store, e, "describing its contracts"))?;
         let bytes = self.reply(actor, packed)?;
@@ -989,6 +1000,7 @@ impl Warm {
                 let free = self.func::<(u32, u32), ()>(actor, &actor.exports.free, abi::FREE)?;
                 Box::pin(run(
                     actor,
+                    call.on_fiber,
                     &mut self.store,
                     &free,
                     (self.scratch, self.scratch_len),
@@ -1003,7 +1015,7 @@ impl Warm {
                     self.alloc.insert(alloc).clone()
                 }
             };
-            let ptr = Box::pin(run(actor, &mut self.store, &alloc, want))
+            let ptr = Box::pin(run(actor, call.on_fiber, &mut self.store, &alloc, want))
                 .await
                 .map_err(|e| call_failed(actor, &self.store, e, "allocating its input buffer"))?;
             if ptr == 0 {
@@ -1042,7 +1054,7 @@ impl Warm {
             payload.len() as u32,
             call.fingerprint.unwrap_or(0),
         );
-        let packed = run(actor, &mut self.store, &self.dispatch, args)
+        let packed = run(actor, call.on_fiber, &mut self.store, &self.dispatch, args)
             .await
             .map_err(|e| {
                 call_failed(
