@@ -739,8 +739,8 @@ async fn density(module: &std::path::Path, counts: &[u32], sleep_ms: u64, table:
         }
         let idle = dense.idle_instances("idle").unwrap_or(0);
         let after = rss_bytes();
-        // The host's fiber stacks: max_wasm_stack (512 KiB) + 1 MiB each.
-        let stacks = resident_in_mappings_of((512 << 10) + (1 << 20));
+        // The host's fiber stacks: 2 x max_wasm_stack (512 KiB) + 1 MiB each.
+        let stacks = resident_in_mappings_of(2 * (512 << 10) + (1 << 20));
         let each = |bytes: u64| bytes as f64 / 1024.0 / idle.max(1) as f64;
         let (all, anon) = (
             after.0.saturating_sub(before.0),
