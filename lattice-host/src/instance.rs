@@ -1,10 +1,9 @@
 //! Instances of actors: the store state, the host imports, and one call.
 
 use std::sync::atomic::Ordering;
-
-use futures_util::FutureExt;
 use std::sync::{Arc, Weak};
 
+use futures_util::FutureExt;
 use lattice::abi::{self, LogLevel};
 use lattice::{ContractInfo, Error, ErrorKind, RawCall};
 use tokio::time::Instant;
@@ -229,7 +228,8 @@ pub(crate) fn linker(engine: &Engine, inline: bool) -> Result<Linker<InstanceSta
                  payload_len: u32|
                  -> wasmtime::Result<u64> {
                     let event = Event::read(&caller, subject, subject_len, payload, payload_len)?;
-                    // Inline, `publish` never waits (see `Event::publish`).
+                    // Inline, `publish` never waits (see `Event::publish`),
+                    // so its future is ready at its first poll.
                     let result = event.publish(true).now_or_never().unwrap_or_else(|| {
                         Err(Error::new(
                             ErrorKind::Overloaded,
