@@ -1,10 +1,10 @@
 //! Calls from inside an actor to other actors.
 //!
-//! The generated `…GuestClient` types call through a [`GuestTransport`]. Inside
-//! a lattice host, the actor SDK installs the transport that goes through the
-//! host's `call` import ([`install`]); [`HostTransport`], the default
-//! transport of every guest client, forwards to it. Tests and in-process uses
-//! pass their own transport with `with_transport`.
+//! The generated `…GuestClient` types call through a [`GuestTransport`].
+//! [`HostTransport`], the default transport of every guest client, calls the
+//! host's `call` import in a wasm module (a process-wide transport given to
+//! [`install`] takes its place). Tests and in-process uses pass their own
+//! transport with `with_transport`.
 
 use std::fmt;
 use std::sync::OnceLock;
