@@ -182,6 +182,10 @@ pub struct LimitsRequest {
     pub max_payload: Option<usize>,
     /// Instances at once.
     pub max_instances: Option<u32>,
+    /// `false`: the actor's calls run on fibers, never inline (see
+    /// [`ActorLimits::inline`]). Absent: as the host decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<bool>,
 }
 
 impl LimitsRequest {
@@ -198,6 +202,9 @@ impl LimitsRequest {
         }
         if let Some(v) = self.max_instances {
             limits = limits.max_instances(v);
+        }
+        if let Some(v) = self.inline {
+            limits = limits.inline(v);
         }
         limits
     }

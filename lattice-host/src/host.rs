@@ -322,7 +322,7 @@ impl Host {
         .await
         .map_err(|e| Error::new(ErrorKind::Remote, format!("the compile task failed: {e}")))??;
         let options = &self.inner.options;
-        let inline = options.inline_calls && instance::can_run_inline(&compiled);
+        let inline = options.inline_calls && limits.inline && instance::can_run_inline(&compiled);
         let linker = if inline {
             &self.inner.inline_linker
         } else {

@@ -136,11 +136,11 @@ impl HostOptions {
     /// connection's queue is full, the guest gets `overloaded`. An inline
     /// call skips wasmtime's fiber (3,685 instead of 4,492 instructions for
     /// the echo actor's call); but it cannot yield to other work at an epoch
-    /// tick. So the first call of an
-    /// actor that runs past one tick (5 ms by default) moves the actor to
-    /// fibers, where its later calls yield at each tick; that first call
-    /// holds its thread until it ends or reaches its deadline. Turn this off
-    /// for hosts whose actors may compute for long. Default: on.
+    /// tick. So the first call of an actor that runs past one tick (5 ms by
+    /// default) moves the actor to fibers, where its later calls yield at
+    /// each tick; that first call holds its thread until it ends or reaches
+    /// its deadline. Turn this off for hosts whose actors may compute for
+    /// long, or per actor with [`ActorLimits::inline`]. Default: on.
     pub fn inline_calls(mut self, on: bool) -> Self {
         self.inline_calls = on;
         self
@@ -188,6 +188,7 @@ pub struct ActorLimits {
     pub(crate) fuel: Option<u64>,
     pub(crate) max_payload: usize,
     pub(crate) max_instances: u32,
+    pub(crate) inline: bool,
 }
 
 impl Default for ActorLimits {
@@ -198,6 +199,7 @@ impl Default for ActorLimits {
             fuel: None,
             max_payload: 8 << 20,
             max_instances: 8,
+            inline: true,
         }
     }
 }
@@ -238,6 +240,16 @@ impl ActorLimits {
     /// beyond that wait for one to be free, within their deadline). Default: 8.
     pub fn max_instances(mut self, n: u32) -> Self {
         self.max_instances = n.max(1);
+        self
+    }
+
+    /// Whether the actor's calls may run inline, when its module allows it
+    /// and the host does ([`HostOptions::inline_calls`]). Turn it off for an
+    /// actor known to compute for long stretches: its calls then run on
+    /// fibers from the start, and yield at each epoch tick, instead of its
+    /// first long call holding a thread. Default: on.
+    pub fn inline(mut self, on: bool) -> Self {
+        self.inline = on;
         self
     }
 }

@@ -230,6 +230,7 @@ fn the_cli_drives_a_lattice_of_two_hosts() {
     // with the fewest actors.
     let started = json(h, &with(&["start", "echo", echo.to_str().unwrap()]));
     assert_eq!(started[0]["name"], "echo");
+    assert_eq!(started[0]["inline"], true);
     let echo_host = started[0]["host"].as_str().unwrap().to_owned();
     let started = json(
         h,
@@ -239,6 +240,7 @@ fn the_cli_drives_a_lattice_of_two_hosts() {
             counter.to_str().unwrap(),
             "--max-instances",
             "2",
+            "--no-inline",
         ]),
     );
     assert_ne!(
@@ -247,6 +249,7 @@ fn the_cli_drives_a_lattice_of_two_hosts() {
         "placed on the other host"
     );
     assert_eq!(started[0]["max_instances"], 2);
+    assert_eq!(started[0]["inline"], false, "--no-inline");
 
     let inventory = json(h, &with(&["get", "inventory"]));
     assert_eq!(inventory.as_array().unwrap().len(), 2);

@@ -108,6 +108,7 @@ async fn hosts_are_driven_over_nats() {
     .unwrap();
     assert_eq!(started["name"], "echo");
     assert_eq!(started["max_instances"], 3);
+    assert_eq!(started["inline"], true, "echo waits for nothing");
     assert_eq!(started["contracts"][0]["name"], "echo");
     let echo = EchoClient::new(nats.clone(), "ctl", "echo").unwrap();
     assert_eq!(
@@ -372,7 +373,7 @@ async fn actors_are_started_from_bytes_scaled_and_updated_without_dropping_calls
         serde_json::json!({
             "name": "svc",
             "module": lattice_host::control::encode_module(&hostile),
-            "limits": { "max_instances": 2 },
+            "limits": { "max_instances": 2, "inline": false },
         }),
     )
     .await
@@ -423,6 +424,10 @@ async fn actors_are_started_from_bytes_scaled_and_updated_without_dropping_calls
     }
     assert_eq!(updated["contracts"][0]["name"], "echo");
     assert_eq!(updated["max_instances"], 4, "the update keeps the scale");
+    assert_eq!(
+        updated["inline"], false,
+        "the update keeps the limits: echo on fibers, as the start asked"
+    );
     assert_eq!(
         updated["digest"].as_str().unwrap().len(),
         64,

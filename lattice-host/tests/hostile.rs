@@ -717,7 +717,18 @@ async fn actors_that_cannot_wait_run_inline_and_the_others_on_fibers() {
     assert!(entry("echo").inline);
     assert!(!entry("relay").inline);
 
-    // Turned off, every actor runs on fibers, and answers the same.
+    // Turned off for one actor, that actor runs on fibers.
+    let info = host
+        .start_actor_file(
+            "echo-on-fibers",
+            support::wasm("example-echo-actor"),
+            ActorLimits::new().inline(false),
+        )
+        .await
+        .unwrap();
+    assert!(!info.inline);
+
+    // Turned off for the host, every actor runs on fibers, and answers the same.
     let fibers = Host::new(support::options().inline_calls(false)).unwrap();
     let info = support::start(&fibers, "echo", "example-echo-actor", ActorLimits::new()).await;
     assert!(!info.inline);

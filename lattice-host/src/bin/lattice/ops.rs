@@ -80,6 +80,10 @@ struct LimitArgs {
     /// Fuel per call (hosts must run with fuel metering).
     #[arg(long)]
     fuel: Option<u64>,
+    /// Run the actor's calls on fibers, never inline (for actors that
+    /// compute for long stretches).
+    #[arg(long)]
+    no_inline: bool,
 }
 
 impl LimitArgs {
@@ -92,6 +96,7 @@ impl LimitArgs {
             fuel: self.fuel,
             max_payload: self.max_payload,
             max_instances: self.max_instances,
+            inline: self.no_inline.then_some(false),
         }
     }
 
