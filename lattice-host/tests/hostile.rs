@@ -333,6 +333,19 @@ async fn fuel_bounds_a_call() {
     assert!(err.message().contains("fuel"), "{err}");
     let ok: String = codec::decode(&invoke(&host, "ok", &NoArgs {}).await.unwrap()).unwrap();
     assert_eq!(ok, "ok");
+
+    // The same inline, where the guest runs on the host's thread.
+    let spin = actor_with_dispatch("", "(loop $spin (br $spin))", 1);
+    let limits = ActorLimits::new()
+        .fuel(Some(5_000_000))
+        .timeout(Duration::from_secs(30));
+    assert!(host.start_actor("spin", spin, limits).await.unwrap().inline);
+    let err = host
+        .invoke(Call::new("spin", "any", "any", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
+    assert!(err.message().contains("fuel"), "{err}");
 }
 
 #[tokio::test]
