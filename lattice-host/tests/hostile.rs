@@ -138,6 +138,27 @@ async fn a_memory_blow_up_hits_the_cap() {
     let grown: u64 =
         codec::decode(&invoke(&host, "grow", &Grow { mib: 4 }).await.unwrap()).unwrap();
     assert_eq!(grown, 4);
+
+    // The same inline: a hand-written actor asks for 64 MiB more, and traps
+    // when refused.
+    let greedy = actor_with_dispatch(
+        "",
+        "(if (i32.eq (memory.grow (i32.const 1024)) (i32.const -1)) (then unreachable))",
+        1,
+    );
+    let limits = ActorLimits::new().max_memory(16 << 20);
+    assert!(
+        host.start_actor("greedy", greedy, limits)
+            .await
+            .unwrap()
+            .inline
+    );
+    let err = host
+        .invoke(Call::new("greedy", "any", "any", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
+    still_serving(&host).await;
 }
 
 #[tokio::test]
