@@ -3,6 +3,9 @@
 //!
 //! Outside wasm the imports are replaced by stand-ins, so that actor crates
 //! build and unit-test natively.
+//!
+//! `call` and `take_reply` are declared in `lattice::guest` (its `sys.rs`),
+//! next to the guest clients: only actors that make calls import `call`.
 
 use lattice::Error;
 use lattice::abi::{self, LogLevel};

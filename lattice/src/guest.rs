@@ -58,10 +58,11 @@ pub fn install(transport: &'static (dyn GuestTransport + Send + Sync)) -> bool {
 /// [`abi::CALL`](crate::abi::CALL) import (or the transport given to
 /// [`install`]).
 ///
-/// The import is declared here, with the clients that use it, rather than
-/// in the actor SDK: a module then imports `call` only when it makes calls,
-/// and a host runs the calls of a module without such imports on its own
-/// thread, without a fiber (see the book's guest-ABI chapter).
+/// The import is declared in this crate (`guest/sys.rs`), with the clients
+/// that use it, rather than in the actor SDK: a module then imports `call`
+/// only when it makes calls, and a host runs the calls of a module without
+/// such imports on its own thread, without a fiber (see the book's guest-ABI
+/// chapter).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HostTransport;
 
@@ -70,7 +71,7 @@ impl GuestTransport for HostTransport {
         match INSTALLED.get() {
             Some(transport) => transport.call(call),
             #[cfg(target_family = "wasm")]
-            None => host::call(&call),
+            None => sys::call(&call),
             #[cfg(not(target_family = "wasm"))]
             None => Err(Error::new(
                 crate::error::ErrorKind::Transport,
@@ -94,88 +95,11 @@ impl GuestTransport for HostTransport {
 #[cfg(target_family = "wasm")]
 #[doc(hidden)]
 pub fn take_reply(packed: u64) -> Result<Vec<u8>, Error> {
-    host::take_reply(packed)
+    sys::take_reply(packed)
 }
 
-/// The host's `call` and `take_reply` imports: the only unsafe code of this
-/// crate.
 #[cfg(target_family = "wasm")]
-#[allow(unsafe_code)]
-mod host {
-    use super::OutgoingCall;
-    use crate::abi;
-    use crate::error::Error;
-
-    #[link(wasm_import_module = "lattice")]
-    unsafe extern "C" {
-        #[allow(clippy::too_many_arguments)]
-        #[link_name = "call"]
-        fn call_import(
-            actor: *const u8,
-            actor_len: usize,
-            contract: *const u8,
-            contract_len: usize,
-            method: *const u8,
-            method_len: usize,
-            payload: *const u8,
-            payload_len: usize,
-            version: u32,
-            fingerprint: u64,
-            timeout_ms: u64,
-            flags: i32,
-        ) -> u64;
-        #[link_name = "take_reply"]
-        fn take_reply_import(ptr: *mut u8);
-    }
-
-    /// Calls another actor through the host.
-    pub(super) fn call(c: &OutgoingCall<'_>) -> Result<Vec<u8>, Error> {
-        let timeout_ms = c.timeout.map_or(0, |t| {
-            u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
-        });
-        let flags = if c.method.oneway { abi::CALL_ONEWAY } else { 0 };
-        let (contract, method) = (c.contract.name, c.method.name);
-        // SAFETY: every pointer and length comes from a live slice or str;
-        // the host only reads them during the call.
-        let packed = unsafe {
-            call_import(
-                c.actor.as_ptr(),
-                c.actor.len(),
-                contract.as_ptr(),
-                contract.len(),
-                method.as_ptr(),
-                method.len(),
-                c.payload.as_ptr(),
-                c.payload.len(),
-                c.contract.version,
-                c.contract.fingerprint,
-                timeout_ms,
-                flags,
-            )
-        };
-        take_reply(packed)
-    }
-
-    /// Collects the pending reply announced by a packed length.
-    pub(super) fn take_reply(packed: u64) -> Result<Vec<u8>, Error> {
-        let (_, len, is_error) = abi::unpack(packed);
-        let mut reply = Vec::with_capacity(len as usize);
-        if len > 0 {
-            // SAFETY: the host copies exactly `len` bytes (the pending reply
-            // it announced) into the buffer, which has room for them; then
-            // they are initialized and the length can be set.
-            unsafe {
-                take_reply_import(reply.as_mut_ptr());
-                reply.set_len(len as usize);
-            }
-        }
-        if is_error {
-            Err(Error::from_wire(None, &reply))
-        } else {
-            Ok(reply)
-        }
-    }
-}
+mod sys;
 
 thread_local! {
     /// The encoding buffer of guest calls, reused from call to call.

@@ -58,7 +58,7 @@
 //! - [`guest`]: calls from inside an actor to other actors.
 //! - [`abi`]: the guest ABI between hosts and actor modules.
 #![deny(missing_docs)]
-// Only `guest`'s host imports, on wasm, are unsafe.
+// Only `guest::sys`, the host imports on wasm, is unsafe.
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
