@@ -77,6 +77,7 @@ pub(crate) struct Stats {
     pub(crate) guest_calls_in_process: AtomicU64,
     pub(crate) guest_calls_over_nats: AtomicU64,
     pub(crate) guest_yields: AtomicU64,
+    pub(crate) moved_to_fibers: AtomicU64,
 }
 
 /// A snapshot of a host's counters.
@@ -92,6 +93,9 @@ pub struct HostStats {
     /// Times a guest was paused at an epoch tick so that other work could
     /// run: a call busy for longer than a tick (5 ms by default).
     pub guest_yields: u64,
+    /// Actors whose calls ran inline until one ran past an epoch tick, and
+    /// that run on fibers since (see [`HostOptions::inline_calls`]).
+    pub moved_to_fibers: u64,
 }
 
 /// One running actor: its compiled module, limits and warm instances.
@@ -697,6 +701,7 @@ impl Host {
                 .guest_calls_over_nats
                 .load(Ordering::Relaxed),
             guest_yields: self.inner.stats.guest_yields.load(Ordering::Relaxed),
+            moved_to_fibers: self.inner.stats.moved_to_fibers.load(Ordering::Relaxed),
         }
     }
 
@@ -780,8 +785,11 @@ impl Actor {
 
     /// Calls of this actor run on fibers from now on, where they yield at
     /// each epoch tick.
-    pub(crate) fn move_to_fibers(&self) {
+    pub(crate) fn move_to_fibers(&self, host: Option<&HostInner>) {
         if self.inline.swap(false, Ordering::Relaxed) {
+            if let Some(host) = host {
+                host.stats.moved_to_fibers.fetch_add(1, Ordering::Relaxed);
+            }
             tracing::info!(
                 actor = %self.name,
                 "a call ran past an epoch tick on the host's thread; \

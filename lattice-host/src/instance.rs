@@ -834,7 +834,7 @@ where
 /// epoch tick.
 fn settle(actor: &Actor, store: &mut Store<InstanceState>) {
     if std::mem::take(&mut store.data_mut().overran) {
-        actor.move_to_fibers();
+        actor.move_to_fibers(store.data().host.upgrade().as_deref());
     }
 }
 

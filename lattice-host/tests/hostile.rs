@@ -790,6 +790,7 @@ async fn an_inline_call_past_a_tick_moves_its_actor_to_fibers() {
     assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
     assert!(start.elapsed() >= Duration::from_millis(250));
     assert!(!host.actor("spin").unwrap().inline);
+    assert_eq!(host.stats().moved_to_fibers, 1);
 
     // On a fiber, its next call yields at every tick until its deadline.
     let before = host.stats().guest_yields;
