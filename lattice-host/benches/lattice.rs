@@ -435,9 +435,9 @@ async fn run() {
         }
         std::hint::black_box(&other);
         // The echo actor's own dispatch, called straight through wasmtime
-        // (imports linked as traps, a pool of 8), synchronously and on a
-        // fiber as the host calls it: how much of the cost after idle is
-        // the guest's call itself.
+        // (imports linked as traps, a pool of 8), on a fiber and
+        // synchronously (as the host calls it since it runs inline): how
+        // much of the cost after idle is the guest's call itself.
         let bytes = std::fs::read(&echo_module).expect("the module");
         let (engine, pre) = raw_pre::raw_pre(raw_pre::pooling_config(8, false), &bytes);
         let mut store = wasmtime::Store::new(&engine, ());

@@ -731,12 +731,7 @@ pub(crate) async fn instantiate(
     }
     let instance = if actor.runs_inline(on_fiber) {
         // The start function, if any, runs inline too.
-        store.set_epoch_deadline(2);
-        store.data_mut().inline = true;
-        let instance = actor.pre.instantiate(&mut store);
-        store.data_mut().inline = false;
-        settle(actor, &mut store);
-        instance
+        inline(actor, &mut store, |store| actor.pre.instantiate(store))
     } else {
         store.set_epoch_deadline(1);
         actor.pre.instantiate_async(&mut store).await
@@ -813,15 +808,7 @@ where
     R: WasmResults + Send + Sync,
 {
     if actor.runs_inline(on_fiber) {
-        // The epoch deadline is relative to the epoch when it is set. Inline,
-        // the callback first runs after at least one whole tick: a call that
-        // only straddles a tick does not move its actor to fibers.
-        store.set_epoch_deadline(2);
-        store.data_mut().inline = true;
-        let result = func.call(&mut *store, args);
-        store.data_mut().inline = false;
-        settle(actor, store);
-        result
+        inline(actor, store, |store| func.call(store, args))
     } else {
         // On a fiber, an instance idle for a tick would otherwise yield at
         // its first check.
@@ -830,12 +817,25 @@ where
     }
 }
 
-/// Moves the actor to fibers if the inline call that just ended ran past an
-/// epoch tick.
-fn settle(actor: &Actor, store: &mut Store<InstanceState>) {
-    if std::mem::take(&mut store.data_mut().overran) {
-        actor.move_to_fibers(store.data().host.upgrade().as_deref());
+/// Runs `f`, guest code, inline, and moves the actor to fibers if it ran
+/// past an epoch tick.
+fn inline<R>(
+    actor: &Actor,
+    store: &mut Store<InstanceState>,
+    f: impl FnOnce(&mut Store<InstanceState>) -> R,
+) -> R {
+    // The epoch deadline is relative to the epoch when it is set. Inline, the
+    // callback first runs after at least one whole tick: a call that only
+    // straddles a tick does not move its actor to fibers.
+    store.set_epoch_deadline(2);
+    store.data_mut().inline = true;
+    let result = f(store);
+    let state = store.data_mut();
+    state.inline = false;
+    if std::mem::take(&mut state.overran) {
+        actor.move_to_fibers(state.host.upgrade().as_deref());
     }
+    result
 }
 
 fn setup_failed(actor: &Actor, e: &dyn std::fmt::Display) -> Error {

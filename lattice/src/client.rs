@@ -600,10 +600,6 @@ mod tests {
                 .actor("kv")
                 .unwrap();
             assert!(fresh.subject(&BAD, &BAD.methods[0]).is_none());
-            eprintln!(
-                "SIZE {}",
-                std::mem::size_of_val(&fresh.call::<(), ()>(&GOOD, &GOOD.methods[0], &()))
-            );
             let err = fresh
                 .call::<(), ()>(&BAD, &BAD.methods[0], &())
                 .await

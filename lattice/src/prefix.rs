@@ -22,8 +22,9 @@
 //! where 96 more body bytes measured about 2 µs, within the noise. Hosts
 //! read both: a call with a prefix is checked by the prefix (its headers,
 //! if any, are then not consulted for these two values), a call without
-//! one by its headers, and a call with neither is not checked. An arguments map never starts with
-//! `d8`, so a body without a prefix is read as before.
+//! one by its headers, and a call with neither is not checked. An
+//! arguments map never starts with `d8`, so a body without a prefix is read
+//! as before.
 
 use crate::error::{Error, ErrorKind};
 
