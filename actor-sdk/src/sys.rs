@@ -137,7 +137,7 @@ pub(crate) fn publish(subject: &str, payload: &[u8]) -> Result<(), Error> {
             payload.len(),
         )
     };
-    lattice::guest::take_reply(packed).map(drop)
+    lattice::guest::take_reply(packed)
 }
 
 /// Logs through the host.

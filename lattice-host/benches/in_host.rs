@@ -84,9 +84,11 @@ fn echo(c: &mut Criterion) {
 
 /// A call from one actor to another on the same host: relay's `add_to`
 /// calls counter's `add` through the host's `call` import. The inner call
-/// costs relay's time minus counter's own.
+/// costs `relay_add_to` minus `relay_echo_bytes` (relay's own call without
+/// an inner one; both run on a fiber); `counter_add` is the callee's own.
 fn actor_to_actor(c: &mut Criterion) {
     use example_counter_contract::CounterAddArgs;
+    use example_echo_contract::EchoEchoBytesArgs;
     use example_relay_contract::RelayAddToArgs;
     let mut group = c.benchmark_group("actor_to_actor");
     let rt = runtime();
@@ -115,6 +117,16 @@ fn actor_to_actor(c: &mut Criterion) {
             host.invoke(Call::new("counter", "counter", "add", &add))
                 .await
                 .expect("add")
+        });
+    });
+    // The same actor's own call without an inner one: the outer invocation
+    // of a fiber actor, which `relay_add_to` pays too.
+    let nothing = lattice::codec::encode(&EchoEchoBytesArgs { data: Vec::new() }).expect("encodes");
+    group.bench_function("relay_echo_bytes", |b| {
+        b.to_async(&rt).iter(|| async {
+            host.invoke(Call::new("relay", "echo", "echo_bytes", &nothing))
+                .await
+                .expect("echo_bytes")
         });
     });
     group.bench_function("relay_add_to", |b| {

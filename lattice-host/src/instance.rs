@@ -273,10 +273,11 @@ fn fiber_imports(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
                 // Borrowed from the caller's memory: the caller waits in
                 // this import, so nothing can change or grow its memory
                 // until the call returns.
-                let actor = read_str(&caller, actor, actor_len, "actor name")?;
-                let contract = read_str(&caller, contract, contract_len, "contract name")?;
-                let method = read_str(&caller, method, method_len, "method name")?;
-                let payload = read(&caller, payload, payload_len, "payload")?;
+                let memory = memory(&caller)?;
+                let actor = read_str(memory, actor, actor_len, "actor name")?;
+                let contract = read_str(memory, contract, contract_len, "contract name")?;
+                let method = read_str(memory, method, method_len, "method name")?;
+                let payload = read(memory, payload, payload_len, "payload")?;
                 let state = caller.data();
                 let host = state.host.upgrade();
                 let mut deadline = state.deadline;
@@ -570,9 +571,10 @@ impl Event {
         payload: u32,
         payload_len: u32,
     ) -> wasmtime::Result<Event> {
+        let memory = memory(caller)?;
         Ok(Event {
-            subject: read_str(caller, subject, subject_len, "subject")?.to_owned(),
-            payload: read(caller, payload, payload_len, "payload")?.to_vec(),
+            subject: read_str(memory, subject, subject_len, "subject")?.to_owned(),
+            payload: read(memory, payload, payload_len, "payload")?.to_vec(),
             host: caller.data().host.upgrade(),
             actor: caller.data().actor.clone(),
         })
@@ -651,33 +653,27 @@ fn memory_of(caller: &Caller<'_, InstanceState>) -> wasmtime::Result<Memory> {
     })
 }
 
-fn read<'c>(
-    caller: &'c Caller<'_, InstanceState>,
-    ptr: u32,
-    len: u32,
-    what: &str,
-) -> wasmtime::Result<&'c [u8]> {
-    let memory = memory_of(caller)?;
+/// The caller's memory, to read what it passes by pointer: taken once per
+/// import call (each taking costs a store check).
+fn memory<'c>(caller: &'c Caller<'_, InstanceState>) -> wasmtime::Result<&'c [u8]> {
+    Ok(memory_of(caller)?.data(caller))
+}
+
+fn read<'m>(memory: &'m [u8], ptr: u32, len: u32, what: &str) -> wasmtime::Result<&'m [u8]> {
     memory
-        .data(caller)
         .get(ptr as usize..ptr as usize + len as usize)
         .ok_or_else(|| {
             AbiViolation(format!("the {what} at {ptr:#x}+{len} is outside memory")).into()
         })
 }
 
-fn read_str<'c>(
-    caller: &'c Caller<'_, InstanceState>,
-    ptr: u32,
-    len: u32,
-    what: &str,
-) -> wasmtime::Result<&'c str> {
-    let bytes = read(caller, ptr, len, what)?;
+fn read_str<'m>(memory: &'m [u8], ptr: u32, len: u32, what: &str) -> wasmtime::Result<&'m str> {
+    let bytes = read(memory, ptr, len, what)?;
     std::str::from_utf8(bytes).map_err(|_| AbiViolation(format!("the {what} is not UTF-8")).into())
 }
 
 fn read_text(caller: &Caller<'_, InstanceState>, ptr: u32, len: u32) -> wasmtime::Result<String> {
-    let bytes = read(caller, ptr, len.min(MAX_TEXT as u32), "text")?;
+    let bytes = read(memory(caller)?, ptr, len.min(MAX_TEXT as u32), "text")?;
     Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 

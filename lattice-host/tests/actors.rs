@@ -228,6 +228,36 @@ async fn an_actor_calls_another_actor() {
         message.starts_with("no responders: no actor named `nobody`"),
         "{message}"
     );
+
+    // The guest reuses one buffer for the replies of its calls: after an
+    // error reply, and for replies longer and shorter than the last, each
+    // comes back whole.
+    for text in ["x".repeat(5000), "short".to_owned(), "y".repeat(70_000)] {
+        let echoed: Result<String, String> = call::<dyn Relay, _, _>(
+            &host,
+            "relay",
+            "echo_via",
+            &RelayEchoViaArgs {
+                actor: "echo".into(),
+                text: text.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(echoed, Ok(text));
+    }
+    let total: Result<u64, String> = call::<dyn Relay, _, _>(
+        &host,
+        "relay",
+        "add_to",
+        &RelayAddToArgs {
+            counter: "counter".into(),
+            by: 3,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(total, Ok(12));
 }
 
 #[tokio::test]

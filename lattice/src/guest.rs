@@ -86,16 +86,15 @@ impl GuestTransport for HostTransport {
     }
 }
 
-/// Reads the reply the host announced with `packed` (of [`abi::CALL`] or
-/// [`abi::PUBLISH`]) through [`abi::TAKE_REPLY`]. For the actor SDK.
+/// Reads the reply the host announced with `packed` (of [`abi::PUBLISH`])
+/// through [`abi::TAKE_REPLY`], for its error only. For the actor SDK.
 ///
-/// [`abi::CALL`]: crate::abi::CALL
 /// [`abi::PUBLISH`]: crate::abi::PUBLISH
 /// [`abi::TAKE_REPLY`]: crate::abi::TAKE_REPLY
 #[cfg(target_family = "wasm")]
 #[doc(hidden)]
-pub fn take_reply(packed: u64) -> Result<Vec<u8>, Error> {
-    sys::take_reply(packed)
+pub fn take_reply(packed: u64) -> Result<(), Error> {
+    sys::take_reply(packed).map(keep_reply_buffer)
 }
 
 #[cfg(target_family = "wasm")]
@@ -104,14 +103,36 @@ mod sys;
 thread_local! {
     /// The encoding buffer of guest calls, reused from call to call.
     static ARGS: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The buffer the next reply is copied into, reused from call to call
+    /// (an allocation and a free of the guest's allocator cost about 300
+    /// instructions, a tenth of a call's work in the guest).
+    static REPLY: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Keeps `buffer` for the next call, unless a large call grew it: a large
-/// buffer goes back to the allocator rather than being held for this use
-/// alone.
+/// The largest buffer kept for the next call: a buffer a large call grew
+/// goes back to the allocator rather than being held for this use alone.
+const KEPT_BUFFER: usize = 64 << 10;
+
+/// Keeps `buffer` for the next call's arguments (see [`KEPT_BUFFER`]).
 fn keep_args_buffer(buffer: Vec<u8>) {
-    if buffer.capacity() <= 64 << 10 {
+    if buffer.capacity() <= KEPT_BUFFER {
         ARGS.set(buffer);
+    }
+}
+
+/// An empty buffer for a reply, with room for `len` bytes.
+#[cfg(target_family = "wasm")]
+fn reply_buffer(len: usize) -> Vec<u8> {
+    let mut buffer = REPLY.take();
+    buffer.clear();
+    buffer.reserve(len);
+    buffer
+}
+
+/// Keeps a decoded reply's buffer for the next reply (see [`KEPT_BUFFER`]).
+fn keep_reply_buffer(buffer: Vec<u8>) {
+    if buffer.capacity() <= KEPT_BUFFER {
+        REPLY.set(buffer);
     }
 }
 
@@ -186,9 +207,11 @@ impl<T: GuestTransport> GuestStub<T> {
             // Oneway methods return `()`, which decodes from nil.
             return codec::decode(&[0xc0]);
         }
-        codec::decode_as(
+        let value = codec::decode_as(
             &reply,
             &format_args!("the reply of {}.{}", contract.name, method.name),
-        )
+        );
+        keep_reply_buffer(reply);
+        value
     }
 }

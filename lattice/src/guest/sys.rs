@@ -65,18 +65,20 @@ pub(super) fn call(c: &OutgoingCall<'_>) -> Result<Vec<u8>, Error> {
 /// Collects the pending reply announced by a packed length.
 pub(super) fn take_reply(packed: u64) -> Result<Vec<u8>, Error> {
     let (_, len, is_error) = abi::unpack(packed);
-    let mut reply = Vec::with_capacity(len as usize);
+    let mut reply = super::reply_buffer(len as usize);
     if len > 0 {
         // SAFETY: the host copies exactly `len` bytes (the pending reply
-        // it announced) into the buffer, which has room for them; then
-        // they are initialized and the length can be set.
+        // it announced) into the buffer, which is empty and has room for
+        // them; then they are initialized and the length can be set.
         unsafe {
             take_reply_import(reply.as_mut_ptr());
             reply.set_len(len as usize);
         }
     }
     if is_error {
-        Err(Error::from_wire(None, &reply))
+        let error = Error::from_wire(None, &reply);
+        super::keep_reply_buffer(reply);
+        Err(error)
     } else {
         Ok(reply)
     }
