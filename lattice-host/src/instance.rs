@@ -135,9 +135,19 @@ impl Exports {
                 )
             })
         };
+        let dispatch = find(abi::DISPATCH)?;
+        if !has_dispatch_type(module) {
+            return Err(Error::new(
+                ErrorKind::InvalidModule,
+                format!(
+                    "the module's `{}` export is not a function of type {DISPATCH_TYPE}",
+                    abi::DISPATCH
+                ),
+            ));
+        }
         Ok(Exports {
             memory: find(abi::MEMORY)?,
-            dispatch: find(abi::DISPATCH)?,
+            dispatch,
             describe: find(abi::DESCRIBE)?,
             alloc: find(abi::ALLOC)?,
             free: find(abi::FREE)?,
@@ -147,6 +157,50 @@ impl Exports {
     }
 }
 
+/// The parameters and result of [`abi::DISPATCH`].
+type DispatchParams = (u32, u32, u32, u32, u64);
+type DispatchFunc = TypedFunc<DispatchParams, u64>;
+const DISPATCH_TYPE: &str = "(i32, i32, i32, i32, i64) -> i64";
+
+/// Whether `module`'s [`abi::DISPATCH`] export has the type of
+/// [`DispatchFunc`]: checked once per module, so that its instances can
+/// type the function without checking again (see [`dispatch_of`]).
+fn has_dispatch_type(module: &Module) -> bool {
+    let Some(wasmtime::ExternType::Func(ty)) = module.get_export(abi::DISPATCH) else {
+        return false;
+    };
+    let params: Vec<_> = ty.params().collect();
+    let results: Vec<_> = ty.results().collect();
+    matches!(
+        params.as_slice(),
+        [a, b, c, d, e] if a.is_i32() && b.is_i32() && c.is_i32() && d.is_i32() && e.is_i64()
+    ) && matches!(results.as_slice(), [r] if r.is_i64())
+}
+
+/// The [`abi::DISPATCH`] function of `instance`, typed without a check:
+/// [`Func::typed`](wasmtime::Func::typed) costs about 600 instructions, 4%
+/// of a fresh instance (callgrind), to find again what
+/// [`Exports::of`] found for the module.
+#[allow(unsafe_code)]
+fn dispatch_of(
+    instance: &Instance,
+    store: &mut Store<InstanceState>,
+    actor: &Actor,
+) -> Result<DispatchFunc, Error> {
+    let func = instance
+        .get_module_export(&mut *store, &actor.exports.dispatch)
+        .and_then(Extern::into_func)
+        .ok_or_else(|| setup_failed(actor, &"its dispatch export is not a function"))?;
+    // SAFETY: `TypedFunc::new_unchecked` requires that `Func::typed` would
+    // succeed for these types. `func` is the export `actor.exports.dispatch`
+    // of an instance of `actor`'s module (`exports` was found in the module
+    // its `InstancePre` instantiates), and `Exports::of` refused that module
+    // unless this export has exactly the type `has_dispatch_type` checks,
+    // `(i32, i32, i32, i32, i64) -> i64`, which is `DispatchFunc`'s: plain
+    // numbers, which `typed` matches exactly.
+    Ok(unsafe { TypedFunc::new_unchecked(&*store, func) })
+}
+
 /// A warm instance: its store and the exports a call needs. The rarely
 /// used ones (`describe`, `free`, and `alloc`, which only an input larger
 /// than the buffer needs) are taken from the instance when first used.
@@ -154,7 +208,7 @@ pub(crate) struct Warm {
     store: Store<InstanceState>,
     instance: Instance,
     memory: Memory,
-    dispatch: TypedFunc<(u32, u32, u32, u32, u64), u64>,
+    dispatch: DispatchFunc,
     alloc: Option<TypedFunc<u32, u32>>,
     /// Where the input goes: the module's own buffer, or one allocated with
     /// `alloc` (then `scratch_owned`, and freed when it is replaced).
@@ -745,13 +799,7 @@ pub(crate) async fn instantiate(
             .await
             .map_err(|e| call_failed(actor, &store, e, "initializing"))?;
     }
-    let dispatch = typed_export(
-        &instance,
-        &mut store,
-        actor,
-        &exports.dispatch,
-        abi::DISPATCH,
-    )?;
+    let dispatch = dispatch_of(&instance, &mut store, actor)?;
     // The input goes to the module's own buffer, which is at the same place
     // in every instance (the first instance asked, see `input_buffer`), or
     // to one the first call allocates: a fresh instance runs no guest code

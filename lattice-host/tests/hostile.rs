@@ -325,6 +325,44 @@ async fn modules_that_are_not_actors_are_refused() {
         "{err}"
     );
 
+    // A `lattice_dispatch` of another type: refused when started, as the
+    // host types it once per module (its instances do not check again).
+    for (name, dispatch) in [
+        (
+            "i32-fingerprint",
+            "(func (export \"lattice_dispatch\") (param i32 i32 i32 i32 i32) (result i64) i64.const 0)",
+        ),
+        (
+            "i32-result",
+            "(func (export \"lattice_dispatch\") (param i32 i32 i32 i32 i64) (result i32) i32.const 0)",
+        ),
+        (
+            "a-global",
+            "(global (export \"lattice_dispatch\") i64 (i64.const 0))",
+        ),
+    ] {
+        let module = wat::parse_str(format!(
+            r#"(module
+                (memory (export "memory") 1)
+                (func (export "lattice_alloc") (param i32) (result i32) i32.const 1024)
+                (func (export "lattice_free") (param i32 i32))
+                (func (export "lattice_describe") (result i64) i64.const 0)
+                {dispatch}
+                (@custom "lattice_abi" "\02\00\00\00"))"#
+        ))
+        .unwrap();
+        let err = host
+            .start_actor(name, module, ActorLimits::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidModule, "{name}: {err}");
+        assert!(
+            err.message()
+                .contains("`lattice_dispatch` export is not a function of type (i32, i32, i32, i32, i64) -> i64"),
+            "{name}: {err}"
+        );
+    }
+
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), b"\0asm\x01\0\0\0").unwrap();
     let err = host
