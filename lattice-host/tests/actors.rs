@@ -27,6 +27,28 @@ async fn call<C: Contract + ?Sized, A: Serialize, R: DeserializeOwned>(
     codec::decode(&reply)
 }
 
+/// `relay.add_to(counter, by)`, called at the host.
+async fn add_to(host: &Host, counter: &str, by: u64) -> Result<u64, String> {
+    let args = RelayAddToArgs {
+        counter: counter.into(),
+        by,
+    };
+    call::<dyn Relay, _, _>(host, "relay", "add_to", &args)
+        .await
+        .unwrap()
+}
+
+/// `relay.echo_via(actor, text)`, called at the host.
+async fn echo_via(host: &Host, actor: &str, text: &str) -> Result<String, String> {
+    let args = RelayEchoViaArgs {
+        actor: actor.into(),
+        text: text.into(),
+    };
+    call::<dyn Relay, _, _>(host, "relay", "echo_via", &args)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn echo_strings_and_bytes() {
     let host = support::host();
@@ -158,31 +180,9 @@ async fn an_actor_calls_another_actor() {
     assert_eq!(names, ["echo", "relay"], "one actor, two contracts");
 
     for expected in [3u64, 6, 9] {
-        let total: Result<u64, String> = call::<dyn Relay, _, _>(
-            &host,
-            "relay",
-            "add_to",
-            &RelayAddToArgs {
-                counter: "counter".into(),
-                by: 3,
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(total, Ok(expected));
+        assert_eq!(add_to(&host, "counter", 3).await, Ok(expected));
     }
-    let echoed: Result<String, String> = call::<dyn Relay, _, _>(
-        &host,
-        "relay",
-        "echo_via",
-        &RelayEchoViaArgs {
-            actor: "echo".into(),
-            text: "ping".into(),
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(echoed, Ok("ping".into()));
+    assert_eq!(echo_via(&host, "echo", "ping").await, Ok("ping".into()));
 
     // The relay implements Echo too.
     let text: String =
@@ -212,18 +212,7 @@ async fn an_actor_calls_another_actor() {
     assert_eq!(reversed, "yaler");
 
     // A call to an actor that is not running comes back as the callee's typed error.
-    let missing: Result<u64, String> = call::<dyn Relay, _, _>(
-        &host,
-        "relay",
-        "add_to",
-        &RelayAddToArgs {
-            counter: "nobody".into(),
-            by: 1,
-        },
-    )
-    .await
-    .unwrap();
-    let message = missing.unwrap_err();
+    let message = add_to(&host, "nobody", 1).await.unwrap_err();
     assert!(
         message.starts_with("no responders: no actor named `nobody`"),
         "{message}"
@@ -233,31 +222,9 @@ async fn an_actor_calls_another_actor() {
     // error reply, and for replies longer and shorter than the last, each
     // comes back whole.
     for text in ["x".repeat(5000), "short".to_owned(), "y".repeat(70_000)] {
-        let echoed: Result<String, String> = call::<dyn Relay, _, _>(
-            &host,
-            "relay",
-            "echo_via",
-            &RelayEchoViaArgs {
-                actor: "echo".into(),
-                text: text.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(echoed, Ok(text));
+        assert_eq!(echo_via(&host, "echo", &text).await, Ok(text));
     }
-    let total: Result<u64, String> = call::<dyn Relay, _, _>(
-        &host,
-        "relay",
-        "add_to",
-        &RelayAddToArgs {
-            counter: "counter".into(),
-            by: 3,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(total, Ok(12));
+    assert_eq!(add_to(&host, "counter", 3).await, Ok(12));
 }
 
 #[tokio::test]
