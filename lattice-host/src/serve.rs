@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{HeaderMap, Message, Subscriber};
+use async_nats::{HeaderMap, Message, Subject, Subscriber};
 use futures_util::{FutureExt, StreamExt};
 use lattice::prefix::CallPrefix;
 use lattice::{Error, ErrorKind, headers};
@@ -171,55 +171,86 @@ async fn admit(host: &Arc<HostInner>, message: Message) -> Option<(Message, Owne
 
 /// One admitted call, to its end: a bug of ours that panics fails this
 /// call, not the loop that serves the actor.
-async fn call_caught(host: Arc<HostInner>, message: Message, permit: OwnedSemaphorePermit) {
-    let subject = message.subject.clone();
-    if std::panic::AssertUnwindSafe(handle(&host, message))
+async fn call_caught(host: Arc<HostInner>, mut message: Message, permit: OwnedSemaphorePermit) {
+    // The message stays here, borrowed by the call, so that a panic can name
+    // its subject (a clone of a subject read off the wire is an allocation).
+    let reply = message.reply.take();
+    if std::panic::AssertUnwindSafe(handle(&host, &message, reply))
         .catch_unwind()
         .await
         .is_err()
     {
+        let subject = &message.subject;
         tracing::error!(%subject, "a call panicked in the host; the caller times out");
     }
     drop(permit);
 }
 
-/// Runs one call from NATS and replies.
-async fn handle(host: &Arc<HostInner>, message: Message) {
+/// Runs one call from NATS and replies to `reply`, the message's own.
+async fn handle(host: &Arc<HostInner>, message: &Message, reply: Option<Subject>) {
     let Some(connected) = host.connected() else {
         return;
     };
     host.stats
         .calls_from_nats
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let result = run(host, &message).await;
-    let Some(reply) = message.reply else {
+    let result = run(host, message).await;
+    let Some(reply) = reply else {
         // A oneway call: nobody waits for the result.
         if let Err(e) = result {
             tracing::debug!(subject = %message.subject, error = %e, "oneway call failed");
         }
         return;
     };
+    let max_payload = connected.nats.max_payload();
     match result {
+        // Checked here, as async-nats checks it, so that a reply too large
+        // for the server still has its subject for the error reply, and
+        // one that fits is sent without a copy of it.
+        Ok(body) if body.len() > max_payload => {
+            let error = Error::new(
+                ErrorKind::PayloadTooLarge,
+                format!(
+                    "the reply is {} bytes, more than the NATS server's max_payload of {max_payload}",
+                    body.len()
+                ),
+            );
+            send_error(&connected.nats, reply, &error).await;
+        }
         Ok(body) => {
-            if let Err(e) = connected.nats.publish(reply.clone(), body.into()).await {
-                let error = match e.kind() {
-                    async_nats::client::PublishErrorKind::MaxPayloadExceeded => Error::new(
-                        ErrorKind::PayloadTooLarge,
-                        format!("the reply does not fit the NATS server's max_payload: {e}"),
-                    ),
-                    _ => Error::new(ErrorKind::Transport, format!("cannot send the reply: {e}")),
-                };
-                send_error(&connected.nats, reply, &error).await;
+            if let Err(e) = connected.nats.publish(reply, body.into()).await {
+                // The connection closed, or the server's limit fell since
+                // the check: the caller times out.
+                tracing::warn!(subject = %message.subject, error = %e, "cannot send a reply");
             }
         }
         Err(error) => send_error(&connected.nats, reply, &error).await,
     }
 }
 
+/// The tokens of a subject: a byte loop. `str::split('.')` set up a
+/// `memchr` per token, about 130 instructions each (callgrind), six per call.
+fn split_dots(subject: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(subject);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.bytes().position(|b| b == b'.') {
+            Some(dot) => {
+                rest = Some(&current[dot + 1..]);
+                Some(&current[..dot])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
 /// Validates a call from the wire and invokes the actor.
 async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error> {
     let bad = |what: String| Error::new(ErrorKind::Decode, what);
-    let mut tokens = message.subject.split('.');
+    let mut tokens = split_dots(&message.subject);
     let mut next = || tokens.next();
     let (Some(_), Some(_), Some(_), Some(actor), Some(contract), Some(method), None) =
         (next(), next(), next(), next(), next(), next(), next())
@@ -329,5 +360,28 @@ pub(crate) async fn emit(host: &HostInner, kind: &str, body: serde_json::Value) 
         .await
     {
         tracing::warn!(error = %e, kind, "cannot publish an event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_dots;
+
+    #[test]
+    fn split_dots_splits_as_str_split_does() {
+        for subject in [
+            "lattice.default.rpc.echo.echo.echo_bytes",
+            "",
+            ".",
+            "..a..",
+            "no-dots",
+            "trailing.",
+            ".leading",
+            "ünï.cödé.ö",
+        ] {
+            let ours: Vec<&str> = split_dots(subject).collect();
+            let std: Vec<&str> = subject.split('.').collect();
+            assert_eq!(ours, std, "{subject:?}");
+        }
     }
 }

@@ -291,6 +291,41 @@ async fn payload_limits() {
     assert_eq!(err.kind(), ErrorKind::PayloadTooLarge, "{err}");
 }
 
+/// A reply larger than the NATS server takes comes back as a typed error,
+/// and the actor goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_over_max_payload_is_a_typed_error() {
+    let server =
+        NatsServer::with_config(|port| format!("listen: 127.0.0.1:{port}\nmax_payload: 64KB\n"));
+    let _host = host_with(
+        &server.url(),
+        "bigreply",
+        "h",
+        &[("hostile", "lattice-test-hostile")],
+    )
+    .await;
+    let client = lattice::Client::new(nats::connect(&server.url()).await, "bigreply").unwrap();
+    let big_reply = |size: u32| {
+        let client = client.clone();
+        async move {
+            let args = lattice::codec::encode(&std::collections::BTreeMap::from([("size", size)]))
+                .unwrap();
+            client
+                .request(lattice::RawCall {
+                    timeout: Some(Duration::from_secs(5)),
+                    ..lattice::RawCall::new("hostile", "hostile", "big_reply", args.into())
+                })
+                .await
+        }
+    };
+    let err = big_reply(100_000).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PayloadTooLarge, "{err}");
+    assert!(err.message().contains("max_payload of 65536"), "{err}");
+    let reply = big_reply(1_000).await.unwrap();
+    let data: serde_bytes::ByteBuf = lattice::codec::decode(&reply).unwrap();
+    assert_eq!(data.len(), 1_000);
+}
+
 /// The echo contract as another build might have it: same name, another
 /// signature, so another fingerprint.
 mod other_build {
