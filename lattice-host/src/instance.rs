@@ -140,7 +140,8 @@ impl Exports {
             return Err(Error::new(
                 ErrorKind::InvalidModule,
                 format!(
-                    "the module's `{}` export is not a function of type {DISPATCH_TYPE}",
+                    "the module's `{}` export is not a function of type {DISPATCH_TYPE}; \
+                     build the actor for wasm32-wasip1 with the actor SDK",
                     abi::DISPATCH
                 ),
             ));

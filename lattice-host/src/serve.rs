@@ -211,7 +211,8 @@ async fn handle(host: &Arc<HostInner>, message: &Message, reply: Option<Subject>
             let error = Error::new(
                 ErrorKind::PayloadTooLarge,
                 format!(
-                    "the reply is {} bytes, more than the NATS server's max_payload of {max_payload}",
+                    "the reply is {} bytes, more than the NATS server's max_payload of \
+                     {max_payload}; return less per call, or raise max_payload",
                     body.len()
                 ),
             );
