@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use wasmtime::{Engine, InstancePre, Linker};
 
 use crate::engine::{self, EpochTicker};
-use crate::instance::{self, InstanceState, Warm};
+use crate::instance::{self, InstanceState, ReplyBody, Warm};
 use crate::module::{self, ModuleCache};
 use crate::options::{ActorLimits, HostOptions};
 use crate::serve::{self, Connected, Serving};
@@ -881,11 +881,11 @@ impl HostInner {
     /// The rare steps (waiting for a busy instance, creating one, reporting a
     /// failed one) are boxed, so that the future of a call to a warm instance
     /// stays small: it is moved and allocated once per call.
-    pub(crate) async fn invoke(
+    pub(crate) async fn invoke<R: ReplyBody>(
         self: &Arc<Self>,
         call: Call<'_>,
         outer: Option<Instant>,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<R, Error> {
         let actor = self.actor(call.actor).ok_or_else(|| {
             Error::new(
                 ErrorKind::NoResponders,
@@ -896,12 +896,12 @@ impl HostInner {
     }
 
     /// [`HostInner::invoke`] of an actor already looked up by name.
-    pub(crate) async fn invoke_actor(
+    pub(crate) async fn invoke_actor<R: ReplyBody>(
         self: &Arc<Self>,
         mut actor: Arc<Actor>,
         call: Call<'_>,
         outer: Option<Instant>,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<R, Error> {
         let now = Instant::now();
         // Statistics time the guest's call alone, not a wait for an instance
         // or its creation: `started` moves past each. When neither happens,

@@ -202,6 +202,26 @@ fn dispatch_of(
     Ok(unsafe { TypedFunc::new_unchecked(&*store, func) })
 }
 
+/// What a reply is copied into out of guest memory: a `Vec` for callers in
+/// process, a body from the [`lattice::buffer`] arena for a reply that goes
+/// out over NATS (a `Vec` would be one allocation more there, and a second
+/// when async-nats first clones it).
+pub(crate) trait ReplyBody: Sized {
+    fn copy_of(reply: &[u8]) -> Self;
+}
+
+impl ReplyBody for Vec<u8> {
+    fn copy_of(reply: &[u8]) -> Self {
+        reply.to_vec()
+    }
+}
+
+impl ReplyBody for bytes::Bytes {
+    fn copy_of(reply: &[u8]) -> Self {
+        lattice::buffer::copy(reply)
+    }
+}
+
 /// A warm instance: its store and the exports a call needs. The rarely
 /// used ones (`describe`, `free`, and `alloc`, which only an input larger
 /// than the buffer needs) are taken from the instance when first used.
@@ -996,19 +1016,19 @@ impl Warm {
             .map_err(|e| call_failed(actor, &self.store, e, "describing its contracts"))?;
         let bytes = self.reply(actor, packed)?;
         let contracts: Vec<ContractInfo> =
-            lattice::codec::decode_as(&bytes, &"the actor's contract list")
+            lattice::codec::decode_as(bytes, &"the actor's contract list")
                 .map_err(|e| Error::new(ErrorKind::InvalidModule, e.message().to_owned()))?;
         Ok(contracts)
     }
 
     /// One call. The outer error means the instance is unusable and must be
     /// dropped; the inner result is the call's.
-    pub(crate) async fn call(
+    pub(crate) async fn call<R: ReplyBody>(
         &mut self,
         actor: &Actor,
         call: Call<'_>,
         deadline: Instant,
-    ) -> Result<Result<Vec<u8>, Error>, Error> {
+    ) -> Result<Result<R, Error>, Error> {
         let (contract, method, payload) = (
             call.contract.as_bytes(),
             call.method.as_bytes(),
@@ -1119,20 +1139,19 @@ impl Warm {
                 ),
             )));
         }
-        let bytes = self.reply(actor, packed)?;
+        let reply = self.reply(actor, packed)?;
         if is_error {
-            return Ok(Err(Error::from_wire(None, &bytes)));
+            return Ok(Err(Error::from_wire(None, reply)));
         }
-        Ok(Ok(bytes))
+        Ok(Ok(R::copy_of(reply)))
     }
 
-    /// Copies a packed reply out of guest memory.
-    fn reply(&self, actor: &Actor, packed: u64) -> Result<Vec<u8>, Error> {
+    /// A packed reply, in guest memory.
+    fn reply(&self, actor: &Actor, packed: u64) -> Result<&[u8], Error> {
         let (ptr, len, _) = abi::unpack(packed);
         self.memory
             .data(&self.store)
             .get(ptr as usize..ptr as usize + len as usize)
-            .map(<[u8]>::to_vec)
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::ActorTrapped,

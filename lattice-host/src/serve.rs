@@ -219,7 +219,7 @@ async fn handle(host: &Arc<HostInner>, message: &Message, reply: Option<Subject>
             send_error(&connected.nats, reply, &error).await;
         }
         Ok(body) => {
-            if let Err(e) = connected.nats.publish(reply, body.into()).await {
+            if let Err(e) = connected.nats.publish(reply, body).await {
                 // The connection closed, or the server's limit fell since
                 // the check: the caller times out.
                 tracing::warn!(subject = %message.subject, error = %e, "cannot send a reply");
@@ -249,7 +249,7 @@ fn split_dots(subject: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Validates a call from the wire and invokes the actor.
-async fn run(host: &Arc<HostInner>, message: &Message) -> Result<Vec<u8>, Error> {
+async fn run(host: &Arc<HostInner>, message: &Message) -> Result<bytes::Bytes, Error> {
     let bad = |what: String| Error::new(ErrorKind::Decode, what);
     let mut tokens = split_dots(&message.subject);
     let mut next = || tokens.next();

@@ -21,17 +21,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_nats::{HeaderMap, HeaderName, RequestErrorKind, Subject};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use crate::codec;
 use crate::contract::{ContractDescriptor, MethodDescriptor};
 use crate::error::{Error, ErrorKind};
 use crate::headers;
 use crate::names::{NameKind, validate};
 use crate::prefix::{self, CallPrefix};
+use crate::{buffer, codec};
 
 /// A NATS connection bound to a lattice.
 #[derive(Clone, Debug)]
@@ -192,16 +192,18 @@ impl Client {
                 // the room left for it, and the arguments are not copied.
                 Body::Room(mut room) => {
                     room[..prefix::LEN].copy_from_slice(&prefix);
-                    let sent = Bytes::from(room);
+                    let sent = room.freeze();
                     body = Body::Args(sent.slice(prefix::LEN..));
                     sent
                 }
                 Body::Args(args) => {
-                    let mut sent = Vec::with_capacity(prefix::LEN + args.len());
-                    sent.extend_from_slice(&prefix);
-                    sent.extend_from_slice(&args);
+                    let sent = buffer::build(|sent| {
+                        sent.reserve(prefix::LEN + args.len());
+                        sent.extend_from_slice(&prefix);
+                        sent.extend_from_slice(&args);
+                    });
                     body = Body::Args(args);
-                    Bytes::from(sent)
+                    sent
                 }
             }
         };
@@ -405,8 +407,8 @@ enum Body {
     /// The encoded arguments map alone.
     Args(Bytes),
     /// [`prefix::LEN`] bytes of room for the call prefix, then the encoded
-    /// arguments map.
-    Room(Vec<u8>),
+    /// arguments map, in the thread's [`buffer`] arena.
+    Room(BytesMut),
 }
 
 /// Turns a reply message into its body or the error it carries.
@@ -518,9 +520,10 @@ impl ActorClient {
     ) -> Result<R, Error> {
         // The arguments go after room for the call prefix, so that the first
         // attempt sends this buffer as it is.
-        let mut room = Vec::with_capacity(128);
-        room.resize(prefix::LEN, 0);
-        codec::encode_into(args, &mut room)?;
+        let room = buffer::try_build(|room| {
+            room.resize(prefix::LEN, 0);
+            codec::encode_into_bytes(args, room)
+        })?;
         let subject = self.subject(contract, method);
         let reply = self
             .client

@@ -48,6 +48,23 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resul
     }
 }
 
+/// [`encode_into`] for a `BytesMut`, such as a body from
+/// [`buffer::try_build`](crate::buffer::try_build).
+pub fn encode_into_bytes<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut bytes::BytesMut,
+) -> Result<(), Error> {
+    let start = out.len();
+    let mut ser = rmp_serde::Serializer::new(bytes::BufMut::writer(&mut *out)).with_struct_map();
+    match value.serialize(&mut ser) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            out.truncate(start);
+            Err(Error::encode(std::any::type_name::<T>(), e))
+        }
+    }
+}
+
 /// Decodes one value that must fill `bytes` exactly.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     decode_as(bytes, &std::any::type_name::<T>())

@@ -52,6 +52,7 @@
 //! - [`prefix`]: the call prefix, a call's fingerprint and time budget at the
 //!   start of its body.
 //! - [`codec`]: the MessagePack codec.
+//! - [`buffer`]: message bodies from a per-thread arena (native only).
 //! - [`Error`] and [`ErrorKind`]: one error type, with wire status codes.
 //! - [`Contract`], [`ContractDescriptor`], [`MethodDescriptor`]: contract metadata.
 //! - [`Dispatch`]: the server side of a contract, implemented by the macro.
@@ -67,6 +68,8 @@
 extern crate self as lattice;
 
 pub mod abi;
+#[cfg(not(target_family = "wasm"))]
+pub mod buffer;
 pub mod codec;
 mod contract;
 mod dispatch;
