@@ -182,6 +182,17 @@ fn rss_bytes() -> (u64, u64) {
     (field("VmRSS:"), field("RssAnon:"))
 }
 
+/// The process's proportional set size: each resident page divided by the
+/// number of mappings that share it. RSS counts a page of a module's
+/// read-only memory image once per instance that maps it; PSS once in all.
+fn pss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/smaps_rollup")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .map_or(0, kb)
+}
+
 /// The bytes of a `/proc/self/smaps` field's value (`   24 kB`).
 fn kb(rest: &str) -> u64 {
     rest.split_whitespace()
@@ -735,6 +746,7 @@ async fn density(module: &std::path::Path, counts: &[u32], sleep_ms: u64, table:
             .expect("starts");
         let payload = lattice::codec::encode(&BTreeMap::from([("ms", sleep_ms)])).expect("encodes");
         let before = rss_bytes();
+        let pss_before = pss_bytes();
         let calls: Vec<_> = (0..count)
             .map(|_| {
                 let dense = dense.clone();
@@ -752,6 +764,7 @@ async fn density(module: &std::path::Path, counts: &[u32], sleep_ms: u64, table:
         }
         let idle = dense.idle_instances("idle").unwrap_or(0);
         let after = rss_bytes();
+        let pss = pss_bytes().saturating_sub(pss_before);
         // The host's fiber stacks: 2 x max_wasm_stack (512 KiB) + 1 MiB each.
         let stacks = resident_in_mappings_of(2 * (512 << 10) + (1 << 20));
         let each = |bytes: u64| bytes as f64 / 1024.0 / idle.max(1) as f64;
@@ -764,6 +777,12 @@ async fn density(module: &std::path::Path, counts: &[u32], sleep_ms: u64, table:
             format!("{} MiB added", all >> 20),
             format!("{:.1} KiB each", each(all)),
             format!("anon {:.1} KiB", each(anon)),
+        );
+        table.row(
+            format!("PSS, {idle} idle instances"),
+            format!("{} MiB added", pss >> 20),
+            format!("{:.1} KiB each", each(pss)),
+            "shared pages once".to_owned(),
         );
         let (image, image_anon) = resident_in_images(idle);
         table.row(

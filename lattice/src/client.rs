@@ -235,8 +235,9 @@ impl Client {
         let deadline = Instant::now() + timeout;
         let mut backoff = Duration::from_millis(10);
         let mut last: Option<Error> = None;
+        // The first attempt has the whole timeout: no second clock read.
+        let mut remaining = timeout;
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 // Retries ran out of time: the last failure says why.
                 return Err(match last {
@@ -289,6 +290,7 @@ impl Client {
                 }
                 other => return other,
             }
+            remaining = deadline.saturating_duration_since(Instant::now());
         }
     }
 
