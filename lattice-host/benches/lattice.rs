@@ -259,10 +259,11 @@ fn mappings() -> usize {
 
 /// The modes that make one kind of call only, for profilers; never run by
 /// default.
-const PROFILE_MODES: [&str; 8] = [
+const PROFILE_MODES: [&str; 9] = [
     "profile",
     "profile-client",
     "profile-raw",
+    "profile-raw-queue",
     "profile-invoke",
     "profile-a2a",
     "profile-a2a-base",
@@ -324,16 +325,26 @@ async fn run() {
     );
 
     // --- Transport: raw request/reply vs a lattice call, same server.
+    // The raw responder, on a plain subscription (the baseline) and
+    // on a queue group's (as every load-balanced NATS service subscribes,
+    // the lattice's hosts included: nats-server does more per message).
     let responder = nats::connect(&url).await;
-    let mut sub = responder.subscribe("bench.raw").await.expect("subscribes");
-    responder.flush().await.expect("flush");
-    tokio::spawn(async move {
-        while let Some(message) = sub.next().await {
-            if let Some(reply) = message.reply {
-                let _ = responder.publish(reply, message.payload).await;
-            }
+    for (subject, queue) in [("bench.raw", None), ("bench.rawq", Some("q"))] {
+        let mut sub = match queue {
+            None => responder.subscribe(subject).await,
+            Some(queue) => responder.queue_subscribe(subject, queue.into()).await,
         }
-    });
+        .expect("subscribes");
+        let responder = responder.clone();
+        tokio::spawn(async move {
+            while let Some(message) = sub.next().await {
+                if let Some(reply) = message.reply {
+                    let _ = responder.publish(reply, message.payload).await;
+                }
+            }
+        });
+    }
+    responder.flush().await.expect("flush");
     // Profiling runs take a small pool: valgrind reserves no more than
     // about 32 GiB (eight slots of 4 GiB).
     let profiling = PROFILE_MODES.into_iter().any(asked_for);
@@ -362,20 +373,24 @@ async fn run() {
     // `LATTICE_BENCH_ONLY=profile perf record ...`, or under callgrind,
     // whose instruction counts per call do not move with the machine's
     // noise (see the performance chapter).
-    for (name, lattice_calls) in [("profile", true), ("profile-raw", false)] {
+    for (name, raw_subject) in [
+        ("profile", None),
+        ("profile-raw", Some("bench.raw")),
+        ("profile-raw-queue", Some("bench.rawq")),
+    ] {
         if !asked_for(name) {
             continue;
         }
         let calls = profile_calls();
         let data = bytes::Bytes::from(vec![7u8; 64]);
         let rate = throughput(calls, 64, || async {
-            if lattice_calls {
-                echo.echo_bytes(data.to_vec()).await.expect("echo");
-            } else {
+            if let Some(subject) = raw_subject {
                 client
-                    .request("bench.raw", data.clone())
+                    .request(subject, data.clone())
                     .await
                     .expect("raw reply");
+            } else {
+                echo.echo_bytes(data.to_vec()).await.expect("echo");
             }
         })
         .await;
@@ -603,6 +618,26 @@ async fn run() {
             let (raw_rate, our_rate) = throughput_pair(n, inflight, raw, ours).await;
             table.row(
                 format!("throughput, {inflight} in flight, {size} B"),
+                format!("{raw_rate:.0}/s"),
+                format!("{our_rate:.0}/s"),
+                format!("{:.2}x", our_rate / raw_rate),
+            );
+        }
+        if size == 64 {
+            let queued = || {
+                let client = client.clone();
+                let data = data.clone();
+                async move {
+                    client
+                        .request("bench.rawq", data.into())
+                        .await
+                        .expect("raw reply");
+                }
+            };
+            let n = scale(20_000);
+            let (raw_rate, our_rate) = throughput_pair(n, 64, queued, ours).await;
+            table.row(
+                "throughput, 64 in flight, 64 B, raw queue group",
                 format!("{raw_rate:.0}/s"),
                 format!("{our_rate:.0}/s"),
                 format!("{:.2}x", our_rate / raw_rate),
