@@ -576,16 +576,21 @@ async fn run() {
     };
     for &size in sizes {
         let data = vec![7u8; size];
-        let raw = || {
-            let client = client.clone();
-            let data = data.clone();
-            async move {
-                client
-                    .request("bench.raw", data.into())
-                    .await
-                    .expect("raw reply");
+        // A raw request/reply to the responder on `subject`.
+        let raw_on = |subject: &'static str| {
+            let (client, data) = (&client, &data);
+            move || {
+                let client = client.clone();
+                let data = data.clone();
+                async move {
+                    client
+                        .request(subject, data.into())
+                        .await
+                        .expect("raw reply");
+                }
             }
         };
+        let raw = raw_on("bench.raw");
         let ours = || {
             let echo = echo.clone();
             let data = data.clone();
@@ -624,16 +629,7 @@ async fn run() {
             );
         }
         if size == 64 {
-            let queued = || {
-                let client = client.clone();
-                let data = data.clone();
-                async move {
-                    client
-                        .request("bench.rawq", data.into())
-                        .await
-                        .expect("raw reply");
-                }
-            };
+            let queued = raw_on("bench.rawq");
             let n = scale(20_000);
             let (raw_rate, our_rate) = throughput_pair(n, 64, queued, ours).await;
             table.row(
