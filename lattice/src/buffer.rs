@@ -53,11 +53,14 @@ pub fn build(fill: impl FnOnce(&mut BytesMut)) -> Bytes {
 pub fn try_build<E>(fill: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<BytesMut, E> {
     ARENA.with(|arena| {
         let Ok(mut arena) = arena.try_borrow_mut() else {
-            // `fill` itself builds a body (no caller does today): give it a
-            // buffer of its own rather than panic.
+            // `fill` itself builds a body (a `Serialize` impl that encodes
+            // through a client, say): give it a buffer of its own.
             let mut own = BytesMut::new();
             return fill(&mut own).map(|()| own);
         };
+        // Empty unless a `fill` panicked half way: its bytes are not the
+        // next body's.
+        arena.clear();
         if arena.capacity() < MAX_SHARED {
             // A new chunk, or the current one reused from its start when
             // every body carved from it has been dropped.
@@ -128,6 +131,18 @@ mod tests {
         assert_eq!(failed, Err("no"));
         let next = copy(b"next");
         assert_eq!(&next[..], b"next");
+    }
+
+    #[test]
+    fn a_panic_while_building_leaves_nothing_behind() {
+        let panicked = std::panic::catch_unwind(|| {
+            build(|buf| {
+                buf.extend_from_slice(b"half");
+                panic!("a serializer panicked");
+            })
+        });
+        assert!(panicked.is_err());
+        assert_eq!(&copy(b"next")[..], b"next");
     }
 
     #[test]
