@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
@@ -535,7 +535,7 @@ impl Host {
         let connected = Connected {
             nats,
             client,
-            inflight: Arc::new(Semaphore::new(self.inner.options.max_inflight)),
+            inflight: Arc::new(AtomicUsize::new(0)),
         };
         if self.inner.connected.set(connected).is_err() {
             return Err(Error::new(

@@ -143,6 +143,8 @@ async fn a_saturated_host_answers_overloaded() {
     assert_eq!(err.kind(), ErrorKind::Overloaded, "{err}");
     assert!(err.message().contains("host h"), "{err}");
     first.await.unwrap().unwrap();
+    // The finished call gave its place back.
+    call(1).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
