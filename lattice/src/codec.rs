@@ -38,14 +38,7 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
 /// Appends the encoding of `value` to `out`. On error `out` is left as it was.
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
     let start = out.len();
-    let mut ser = rmp_serde::Serializer::new(&mut *out).with_struct_map();
-    match value.serialize(&mut ser) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            out.truncate(start);
-            Err(Error::encode(std::any::type_name::<T>(), e))
-        }
-    }
+    serialize(value, &mut *out).inspect_err(|_| out.truncate(start))
 }
 
 /// [`encode_into`] for a `BytesMut`, such as a body from
@@ -55,14 +48,14 @@ pub fn encode_into_bytes<T: Serialize + ?Sized>(
     out: &mut bytes::BytesMut,
 ) -> Result<(), Error> {
     let start = out.len();
-    let mut ser = rmp_serde::Serializer::new(bytes::BufMut::writer(&mut *out)).with_struct_map();
-    match value.serialize(&mut ser) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            out.truncate(start);
-            Err(Error::encode(std::any::type_name::<T>(), e))
-        }
-    }
+    serialize(value, bytes::BufMut::writer(&mut *out)).inspect_err(|_| out.truncate(start))
+}
+
+/// Writes the encoding of `value` (structs as maps) to `out`.
+fn serialize<T: Serialize + ?Sized>(value: &T, out: impl std::io::Write) -> Result<(), Error> {
+    value
+        .serialize(&mut rmp_serde::Serializer::new(out).with_struct_map())
+        .map_err(|e| Error::encode(std::any::type_name::<T>(), e))
 }
 
 /// Decodes one value that must fill `bytes` exactly.
@@ -225,5 +218,9 @@ mod tests {
         let err = encode_into(&(1u8, Fails), &mut out).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Encode);
         assert_eq!(out, [1, 2]);
+        let mut out = bytes::BytesMut::from(&[1u8, 2][..]);
+        let err = encode_into_bytes(&(1u8, Fails), &mut out).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Encode);
+        assert_eq!(&out[..], [1, 2]);
     }
 }
