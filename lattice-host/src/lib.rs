@@ -33,6 +33,7 @@ mod host;
 mod instance;
 mod module;
 mod options;
+mod pool;
 mod serve;
 
 pub use host::{ActorInfo, Call, Host, HostStats, Published};

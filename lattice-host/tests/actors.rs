@@ -282,3 +282,76 @@ async fn stopped_actors_get_no_more_calls() {
         ErrorKind::NotFound
     );
 }
+
+/// A call to the test actor `idle` that holds its instance for `ms`,
+/// with the call's own `timeout`, on a task of its own.
+fn sleep(
+    host: &Host,
+    ms: u64,
+    timeout: Option<std::time::Duration>,
+) -> tokio::task::JoinHandle<Result<u64, lattice::Error>> {
+    let host = host.clone();
+    tokio::spawn(async move {
+        let payload = codec::encode(&std::collections::BTreeMap::from([("ms", ms)]))?;
+        let mut call = Call::new("idle", "idle", "sleep", &payload);
+        if let Some(timeout) = timeout {
+            call = call.timeout(timeout);
+        }
+        codec::decode(&host.invoke(call).await?)
+    })
+}
+
+#[tokio::test]
+async fn calls_wait_for_a_busy_instance_and_the_limit_moves_both_ways() {
+    use std::time::{Duration, Instant};
+    let host = support::host();
+    let two = ActorLimits::new().max_instances(2);
+    support::start(&host, "idle", "lattice-test-idle", two).await;
+
+    // Four calls on two instances: two wait for the first two to finish.
+    let started = Instant::now();
+    let calls: Vec<_> = (0..4).map(|_| sleep(&host, 150, None)).collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap(), 150);
+    }
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(host.idle_instances("idle"), Some(2));
+
+    // Both busy: a call whose deadline passes first gets a typed error.
+    let busy: Vec<_> = (0..2).map(|_| sleep(&host, 1_000, None)).collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let err = sleep(&host, 0, Some(Duration::from_millis(50)))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(err.message().contains("stayed busy"), "{err}");
+
+    // Raising the limit lets a waiting call in at once, on a new instance.
+    let waiting = sleep(&host, 0, None);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!waiting.is_finished(), "both instances are busy");
+    assert_eq!(host.scale_actor("idle", 3).await.unwrap(), 2);
+    assert_eq!(waiting.await.unwrap().unwrap(), 0);
+    assert!(busy.iter().all(|b| !b.is_finished()), "served before them");
+    for call in busy {
+        assert_eq!(call.await.unwrap().unwrap(), 1_000);
+    }
+    assert_eq!(host.idle_instances("idle"), Some(3));
+
+    // Lowering it drops the idle instances beyond it.
+    assert_eq!(host.scale_actor("idle", 1).await.unwrap(), 3);
+    assert_eq!(host.idle_instances("idle"), Some(1));
+    assert_eq!(host.inventory().actors[0].max_instances, 1);
+
+    // Stopping waits for the busy call and serves the waiting one first.
+    let busy = sleep(&host, 200, None);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let waiting = sleep(&host, 0, None);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopping = Instant::now();
+    host.stop_actor("idle").await.unwrap();
+    assert!(stopping.elapsed() >= Duration::from_millis(90), "it waited");
+    assert_eq!(busy.await.unwrap().unwrap(), 200);
+    assert_eq!(waiting.await.unwrap().unwrap(), 0);
+}
