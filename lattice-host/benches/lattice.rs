@@ -278,6 +278,15 @@ fn profile_calls() -> usize {
     })
 }
 
+/// The calls in flight of a profiling run over NATS:
+/// `LATTICE_BENCH_INFLIGHT`, 64 by default (1 profiles sequential calls).
+fn profile_inflight() -> usize {
+    std::env::var("LATTICE_BENCH_INFLIGHT").map_or(64, |n| {
+        n.parse()
+            .expect("LATTICE_BENCH_INFLIGHT: a number of calls")
+    })
+}
+
 /// Makes `profile_calls()` calls of `f`, one after another; the mean time.
 async fn per_call<F: std::future::Future>(mut f: impl FnMut() -> F) -> Duration {
     let calls = profile_calls();
@@ -383,7 +392,7 @@ async fn run() {
         }
         let calls = profile_calls();
         let data = bytes::Bytes::from(vec![7u8; 64]);
-        let rate = throughput(calls, 64, || async {
+        let rate = throughput(calls, profile_inflight(), || async {
             if let Some(subject) = raw_subject {
                 client
                     .request(subject, data.clone())
@@ -418,7 +427,7 @@ async fn run() {
         let stand_in = EchoClient::new(client.clone(), "bench", "raw").expect("client");
         let data = vec![7u8; 64];
         let calls = profile_calls();
-        let rate = throughput(calls, 64, || async {
+        let rate = throughput(calls, profile_inflight(), || async {
             stand_in.echo_bytes(data.clone()).await.expect("stand-in");
         })
         .await;

@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use lattice::names::{NameKind, validate};
 use lattice::{ContractInfo, Error, ErrorKind};
-use tokio::sync::broadcast;
+use tokio::sync::{Semaphore, broadcast};
 use tokio::time::Instant;
 use wasmtime::{Engine, InstancePre, Linker};
 
@@ -17,7 +17,6 @@ use crate::engine::{self, EpochTicker};
 use crate::instance::{self, InstanceState, ReplyBody, Warm};
 use crate::module::{self, ModuleCache};
 use crate::options::{ActorLimits, HostOptions};
-use crate::pool::{Lease, NotTaken, Pool};
 use crate::serve::{self, Connected, Serving};
 
 /// A host: runs actors and invokes them.
@@ -117,10 +116,13 @@ pub(crate) struct Actor {
     /// The module's own input buffer (address, length), when it has one:
     /// the same in every instance.
     pub(crate) input: Option<(u32, u32)>,
-    /// The instances: the limit now (from `limits.max_instances`, changed
-    /// by [`Host::scale_actor`]) and the idle ones. Boxed: a call moves its
-    /// instance out and back, a pointer each way.
-    pool: Pool<Box<Warm>>,
+    /// Boxed: a call moves the instance out and back, a pointer each way.
+    #[expect(clippy::vec_box, reason = "each call moves an instance out and back")]
+    idle: Mutex<Vec<Box<Warm>>>,
+    /// The instance limit now: starts at `limits.max_instances`, changed by
+    /// [`Host::scale_actor`]; `permits` holds as many permits.
+    instances: AtomicU32,
+    permits: Arc<Semaphore>,
     serving: Mutex<Option<Serving>>,
     pub(crate) stats: crate::discovery::ActorStats,
 }
@@ -342,13 +344,15 @@ impl Host {
             digest,
             from_cache,
             contracts: Vec::new(),
-            pool: Pool::new(limits.max_instances),
+            instances: AtomicU32::new(limits.max_instances),
+            permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
             limits,
             pre,
             inline: AtomicBool::new(inline),
             inline_stack: options.max_wasm_stack + INLINE_HOST_FRAMES,
             exports,
             input: None,
+            idle: Mutex::default(),
             serving: Mutex::default(),
             stats: crate::discovery::ActorStats::new(&[]),
         };
@@ -356,7 +360,11 @@ impl Host {
         actor.input = warm.input_buffer(&actor).await?;
         actor.contracts = warm.describe(&actor).await?;
         actor.stats = crate::discovery::ActorStats::new(&actor.contracts);
-        actor.pool.put(warm);
+        actor
+            .idle
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(warm);
         Ok(actor)
     }
 
@@ -373,7 +381,11 @@ impl Host {
         limits: Option<ActorLimits>,
     ) -> Result<ActorInfo, Error> {
         let old = self.inner.actor(name).ok_or_else(|| not_running(name))?;
-        let limits = limits.unwrap_or_else(|| old.limits.clone().max_instances(old.pool.limit()));
+        let limits = limits.unwrap_or_else(|| {
+            old.limits
+                .clone()
+                .max_instances(old.instances.load(Ordering::Relaxed))
+        });
         let new = Arc::new(self.load(name, module, limits).await?);
         {
             let mut actors = self.inner.actors.write().unwrap_or_else(|e| e.into_inner());
@@ -412,7 +424,33 @@ impl Host {
             ));
         }
         let actor = self.inner.actor(name).ok_or_else(|| not_running(name))?;
-        let previous = actor.pool.set_limit(max_instances);
+        let previous = actor.instances.swap(max_instances, Ordering::SeqCst);
+        if max_instances > previous {
+            actor
+                .permits
+                .add_permits((max_instances - previous) as usize);
+        } else if max_instances < previous {
+            let surplus = (previous - max_instances) as usize;
+            let forgotten = actor.permits.forget_permits(surplus);
+            {
+                let mut idle = actor.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let keep = idle.len().min(max_instances as usize);
+                idle.truncate(keep);
+            }
+            // The rest are busy: retire them as their calls end.
+            let rest = surplus - forgotten;
+            if rest > 0 {
+                let permits = actor.permits.clone();
+                tokio::spawn(async move {
+                    for _ in 0..rest {
+                        match permits.acquire().await {
+                            Ok(permit) => permit.forget(),
+                            Err(_closed) => return,
+                        }
+                    }
+                });
+            }
+        }
         tracing::info!(
             actor = name,
             from = previous,
@@ -585,8 +623,8 @@ impl Host {
                 name: a.name.to_string(),
                 digest: a.digest.clone(),
                 contracts: a.contracts.clone(),
-                max_instances: a.pool.limit(),
-                idle_instances: a.pool.idle(),
+                max_instances: a.instances.load(Ordering::Relaxed),
+                idle_instances: a.idle.lock().unwrap_or_else(|e| e.into_inner()).len(),
                 inline: a.inline.load(Ordering::Relaxed),
             })
             .collect();
@@ -605,7 +643,7 @@ impl Host {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .map(|a| (a.name.to_string(), a.pool.limit()))
+            .map(|a| (a.name.to_string(), a.instances.load(Ordering::Relaxed)))
             .collect();
         limits.sort();
         limits
@@ -706,7 +744,9 @@ impl Host {
 
     /// How many instances of `name` are warm and idle.
     pub fn idle_instances(&self, name: &str) -> Option<usize> {
-        self.inner.actor(name).map(|a| a.pool.idle())
+        self.inner
+            .actor(name)
+            .map(|a| a.idle.lock().unwrap_or_else(|e| e.into_inner()).len())
     }
 
     /// Events published by actors on this host.
@@ -761,12 +801,17 @@ impl Actor {
     /// Waits for the calls in flight to finish (up to the actor's timeout),
     /// then refuses new ones and drops the instances.
     async fn drain(&self) {
-        if !self.pool.drain(Instant::now() + self.limits.timeout).await {
+        let all = self.instances.load(Ordering::SeqCst);
+        let drained =
+            tokio::time::timeout(self.limits.timeout, self.permits.acquire_many(all)).await;
+        if drained.is_err() {
             tracing::warn!(
                 actor = %self.name,
                 "calls still in flight after the actor's timeout; dropping its instances anyway"
             );
         }
+        self.permits.close();
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -858,7 +903,11 @@ impl HostInner {
         outer: Option<Instant>,
     ) -> Result<R, Error> {
         let now = Instant::now();
-        loop {
+        // Statistics time the guest's call alone, not a wait for an instance
+        // or its creation: `started` moves past each. When neither happens,
+        // `now` is when the call starts (a clock read costs ~40 instructions).
+        let mut started = now;
+        let (actor, deadline, _permit) = loop {
             if call.payload.len() > actor.limits.max_payload {
                 return Err(Error::new(
                     ErrorKind::PayloadTooLarge,
@@ -876,65 +925,42 @@ impl HostInner {
                     .unwrap_or(actor.limits.timeout)
                     .min(actor.limits.timeout);
             let deadline = outer.map_or(own, |o| o.min(own));
-            // Statistics time the guest's call alone, not a wait for an
-            // instance or its creation: `started` moves past each. When
-            // neither happens, `now` is when the call starts (a clock read
-            // costs ~40 instructions). An instance free now needs no timer.
-            let (taken, started) = match actor.pool.try_take() {
-                Err(NotTaken::TimedOut) => {
-                    let waited = Box::pin(actor.pool.take(deadline)).await;
-                    (waited, Instant::now())
-                }
-                taken => (taken, now),
-            };
-            let not_taken = match taken {
-                Ok(lease) => {
-                    return self
-                        .call_leased(&actor, lease, call, deadline, started)
-                        .await;
-                }
-                Err(why) => why,
-            };
-            drop(taken);
-            match not_taken {
+            // An instance free now needs no timer.
+            if let Ok(permit) = actor.permits.clone().try_acquire_owned() {
+                break (actor, deadline, permit);
+            }
+            let wait = tokio::time::timeout_at(deadline, actor.permits.clone().acquire_owned());
+            let waited = Box::pin(wait).await;
+            started = Instant::now();
+            match waited {
+                Ok(Ok(permit)) => break (actor, deadline, permit),
                 // Stopped, or updated: then the new module takes the call.
-                NotTaken::Closed => match self.actor(call.actor) {
+                Ok(Err(_closed)) => match self.actor(call.actor) {
                     Some(next) if !Arc::ptr_eq(&next, &actor) => actor = next,
                     _ => return Err(not_running(call.actor)),
                 },
-                NotTaken::TimedOut => {
+                Err(_) => {
                     return Err(Error::new(
                         ErrorKind::TimedOut,
                         format!(
                             "all {} instances of `{}` stayed busy until the call's deadline",
-                            actor.pool.limit(),
+                            actor.instances.load(Ordering::Relaxed),
                             call.actor
                         ),
                     ));
                 }
             }
-        }
-    }
-
-    /// [`HostInner::invoke_actor`] once the call holds its lease on an
-    /// instance: the idle instance that came with it, or a fresh one.
-    async fn call_leased<R: ReplyBody>(
-        self: &Arc<Self>,
-        actor: &Actor,
-        mut lease: Lease<'_, Box<Warm>>,
-        call: Call<'_>,
-        deadline: Instant,
-        mut started: Instant,
-    ) -> Result<R, Error> {
-        let mut warm = match lease.warm.take() {
+        };
+        let warm = actor.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut warm = match warm {
             Some(warm) => warm,
             None => {
-                let fresh = Box::pin(instance::instantiate(self, actor, call.on_fiber)).await?;
+                let fresh = Box::pin(instance::instantiate(self, &actor, call.on_fiber)).await?;
                 started = Instant::now();
                 fresh
             }
         };
-        let outcome = warm.call(actor, call, deadline).await;
+        let outcome = warm.call(&actor, call, deadline).await;
         let took = Instant::now().saturating_duration_since(started);
         let error = match &outcome {
             Ok(Err(e)) | Err(e) => Some(e),
@@ -943,14 +969,16 @@ impl HostInner {
         actor.stats.record(call.contract, call.method, took, error);
         match outcome {
             Ok(reply) => {
-                actor.pool.give_back(lease, warm);
+                actor
+                    .idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(warm);
                 reply
             }
             // The instance trapped or broke the ABI: it is dropped, and the
             // next call gets a fresh one.
             Err(failure) => {
-                drop(warm);
-                drop(lease);
                 tracing::warn!(actor = %actor.name, error = %failure, "instance dropped");
                 let failed = serve::emit(
                     self,

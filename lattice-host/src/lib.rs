@@ -33,7 +33,6 @@ mod host;
 mod instance;
 mod module;
 mod options;
-mod pool;
 mod serve;
 
 pub use host::{ActorInfo, Call, Host, HostStats, Published};

@@ -138,8 +138,8 @@ async fn serve_loop(
                 slot.set(Some(call_caught(host, message, permit)));
                 // First poll here (see the module docs). The actor's drain
                 // waits for the calls that go on on their own tasks: those
-                // running hold leases on its instances, and those waiting
-                // for a busy instance are counted and served first.
+                // running hold its permits, and those queued for a busy
+                // instance are served before the drain's own acquire.
                 let first = std::future::poll_fn(|cx| {
                     std::task::Poll::Ready(slot.as_mut().as_pin_mut().map(|call| call.poll(cx)))
                 })
