@@ -3,12 +3,18 @@
 
 Run the same profiling mode twice with different call counts, then:
 
-    callgrind-per-call.py SHORT.out LONG.out CALLS [--top N]
+    callgrind-per-call.py SHORT.out LONG.out CALLS [--top N] [--event EV]
 
 CALLS is the difference in calls between the two runs; start-up and
 shutdown cancel out. Guest functions are named when the runs had
 `LATTICE_PERFMAP=1` (wasmtime's /tmp/perf-<pid>.map; the pid is read from
 the callgrind file). Prints the total, groups, and the top functions.
+
+`--event` counts another of the runs' events instead of instructions: with
+`--cache-sim=yes` and caches too small to keep anything from one call to
+the next (`--I1=4096,4,64 --D1=4096,4,64 --LL=16384,4,64`), the last-level
+misses `ILmr`, `DLmr` and `DLmw` count about the distinct code and data
+lines a call touches: what it has to fetch again after the machine idled.
 See the "Instructions per call" section of the book's Performance chapter.
 """
 
@@ -49,14 +55,16 @@ def perf_map(pid):
         return []
 
 
-def functions(path):
-    """Instructions by function name, guest addresses resolved."""
+def functions(path, event):
+    """`event` (instructions by default) by function name, guest addresses
+    resolved."""
     with open(path, errors="replace") as f:
         pid = next((m.group(1) for m in (re.match(r"pid: (\d+)", l) for l in f) if m), None)
     rows = perf_map(pid) if pid else []
     starts = [r[0] for r in rows]
     out = subprocess.run(
-        ["callgrind_annotate", "--threshold=100", "--auto=no", path],
+        ["callgrind_annotate", "--threshold=100", "--auto=no", f"--show={event}",
+         f"--sort={event}", path],
         capture_output=True, text=True, check=True,
     ).stdout
     counts = collections.Counter()
@@ -81,10 +89,11 @@ def main():
     p.add_argument("long")
     p.add_argument("calls", type=int)
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--event", default="Ir", help="Ir, or e.g. ILmr with --cache-sim=yes")
     args = p.parse_args()
-    a, b = functions(args.short), functions(args.long)
+    a, b = functions(args.short, args.event), functions(args.long, args.event)
     per_call = {k: (b.get(k, 0) - a.get(k, 0)) / args.calls for k in a.keys() | b.keys()}
-    print(f"{sum(per_call.values()):8.0f}  per call")
+    print(f"{sum(per_call.values()):8.0f}  per call ({args.event})")
     groups = collections.Counter()
     for name, n in per_call.items():
         group = next((g for g, pat in GROUPS if re.search(pat, name)), "other")
