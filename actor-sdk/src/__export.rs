@@ -57,11 +57,7 @@ pub fn describe(contracts: &[&ContractDescriptor]) -> u64 {
         out.clear();
         let is_error = match lattice::codec::encode_into(contracts, out) {
             Ok(()) => false,
-            Err(e) => {
-                out.clear();
-                out.extend_from_slice(&e.to_wire());
-                true
-            }
+            Err(e) => error_reply(out, &e),
         };
         sys::pack_reply(out, is_error)
     })
@@ -111,19 +107,22 @@ pub fn dispatch(
                         out.len()
                     ),
                 );
-                out.clear();
-                out.extend_from_slice(&e.to_wire());
-                true
+                error_reply(out, &e)
             }
             Ok(()) => false,
-            Err(e) => {
-                out.clear();
-                out.extend_from_slice(&e.to_wire());
-                true
-            }
+            Err(e) => error_reply(out, &e),
         };
         sys::pack_reply(out, is_error)
     })
+}
+
+/// Replaces the reply with `error` on the wire; `true`: the reply is an
+/// error.
+#[cold]
+fn error_reply(out: &mut Vec<u8>, error: &Error) -> bool {
+    out.clear();
+    out.extend_from_slice(&error.to_wire());
+    true
 }
 
 /// The error for a contract the actor does not implement.
