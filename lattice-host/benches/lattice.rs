@@ -273,17 +273,20 @@ const PROFILE_MODES: [&str; 9] = [
 
 /// The calls of a profiling run: `LATTICE_BENCH_CALLS`, 200,000 by default.
 fn profile_calls() -> usize {
-    std::env::var("LATTICE_BENCH_CALLS").map_or(200_000, |n| {
-        n.parse().expect("LATTICE_BENCH_CALLS: a number of calls")
-    })
+    env_count("LATTICE_BENCH_CALLS", 200_000)
 }
 
 /// The calls in flight of a profiling run over NATS:
 /// `LATTICE_BENCH_INFLIGHT`, 64 by default (1 profiles sequential calls).
 fn profile_inflight() -> usize {
-    std::env::var("LATTICE_BENCH_INFLIGHT").map_or(64, |n| {
+    env_count("LATTICE_BENCH_INFLIGHT", 64)
+}
+
+/// A count of calls from the environment variable `name`, else `default`.
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name).map_or(default, |n| {
         n.parse()
-            .expect("LATTICE_BENCH_INFLIGHT: a number of calls")
+            .unwrap_or_else(|_| panic!("{name}: a number of calls, not {n:?}"))
     })
 }
 
