@@ -1,7 +1,8 @@
 //! The lattice against the limits it stands on, in one run on one machine:
 //! raw async-nats request/reply vs lattice calls to the echo actor (latency,
 //! throughput, payload sizes), actor-to-actor calls in process and across
-//! hosts vs a NATS round trip, and host RSS with many idle instances.
+//! hosts vs a NATS round trip, and host RSS with many idle instances vs
+//! wasmtime alone with the same module and configuration.
 //! Prints a table with ratios; noisy machines: compare within the run.
 //!
 //! `cargo bench -p lattice-host --bench lattice` (with `RUST_BACKTRACE`
@@ -16,6 +17,9 @@ mod raw_pre;
 
 #[path = "common/raw_echo.rs"]
 mod raw_echo;
+
+#[path = "common/raw_idle.rs"]
+mod raw_idle;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -317,6 +321,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
+    // A measuring process of the density section (see `density`).
+    if let Ok(spec) = std::env::var(FOOTPRINT_ENV) {
+        runtime.block_on(footprint_child(&spec));
+        return;
+    }
     runtime.block_on(run());
 }
 
@@ -757,100 +766,276 @@ async fn actor_to_actor(
     two.shutdown().await;
 }
 
+/// What `count` idle instances, each having served one call, hold: measured
+/// in a process of its own (see [`density`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct Footprint {
+    idle: u64,
+    rss: u64,
+    anon: u64,
+    pss: u64,
+    image: u64,
+    image_anon: u64,
+    stacks: u64,
+    mappings: u64,
+    seconds: f64,
+}
+
+impl Footprint {
+    /// The one line a measuring process prints for its parent.
+    fn to_line(self) -> String {
+        format!(
+            "footprint {} {} {} {} {} {} {} {} {}",
+            self.idle,
+            self.rss,
+            self.anon,
+            self.pss,
+            self.image,
+            self.image_anon,
+            self.stacks,
+            self.mappings,
+            self.seconds
+        )
+    }
+
+    fn from_line(line: &str) -> Option<Footprint> {
+        let mut fields = line.strip_prefix("footprint ")?.split(' ');
+        let mut next = || fields.next()?.parse::<u64>().ok();
+        let (idle, rss, anon, pss, image, image_anon, stacks, mappings) = (
+            next()?,
+            next()?,
+            next()?,
+            next()?,
+            next()?,
+            next()?,
+            next()?,
+            next()?,
+        );
+        let seconds = line.rsplit(' ').next()?.parse().ok()?;
+        Some(Footprint {
+            idle,
+            rss,
+            anon,
+            pss,
+            image,
+            image_anon,
+            stacks,
+            mappings,
+            seconds,
+        })
+    }
+
+    /// KiB per idle instance.
+    fn each(&self, bytes: u64) -> f64 {
+        bytes as f64 / 1024.0 / self.idle.max(1) as f64
+    }
+}
+
+/// The environment variable that makes this binary a measuring process:
+/// `lattice:COUNT:SLEEP_MS` or `raw:COUNT:SLEEP_MS`.
+const FOOTPRINT_ENV: &str = "LATTICE_BENCH_FOOTPRINT";
+/// The idle actor's module, passed to the measuring process.
+const IDLE_MODULE_ENV: &str = "LATTICE_BENCH_IDLE_MODULE";
+
 async fn density(module: &std::path::Path, counts: &[u32], sleep_ms: u64, table: &mut Table) {
     // --- Density: RSS of idle instances, each having served one call: that
-    // many calls at once (each sleeps), so that each gets an instance.
+    // many calls at once (each sleeps), so that each gets an instance. The
+    // baseline is wasmtime alone: the same module on an engine configured
+    // as the host's (its pool, stacks and epochs), each instance called
+    // once on a fiber by a task of its own, and kept. Each side runs in a
+    // fresh process of this binary, so that neither reuses memory the
+    // other (or an earlier section) freed.
     for &count in counts {
-        let started = Instant::now();
-        let maps_before = mappings();
-        let dense = match Host::new(
-            HostOptions::new()
-                .lattice("dense")
-                .host_id("d")
-                .pool_instances(count + 16)
-                .pool_memory(32 << 20)
-                .module_cache(Some(support::shared_cache())),
-        ) {
-            Ok(host) => host,
-            Err(e) => {
-                println!("{count} instances: {e}");
-                continue;
-            }
+        let measure = |kind: &str| footprint_in_child(kind, module, count, sleep_ms);
+        let (Some(raw), Some(ours)) = (measure("raw"), measure("lattice")) else {
+            continue;
         };
-        dense
-            .start_actor_file(
-                "idle",
-                &module,
-                ActorLimits::new()
-                    .max_instances(count)
-                    .timeout(Duration::from_millis(sleep_ms * 2)),
-            )
-            .await
-            .expect("starts");
-        let payload = lattice::codec::encode(&BTreeMap::from([("ms", sleep_ms)])).expect("encodes");
-        let before = rss_bytes();
-        let pss_before = pss_bytes();
-        let calls: Vec<_> = (0..count)
-            .map(|_| {
-                let dense = dense.clone();
-                let payload = payload.clone();
-                tokio::spawn(async move {
-                    dense
-                        .invoke(Call::new("idle", "idle", "sleep", &payload))
-                        .await
-                        .expect("sleeps")
-                })
-            })
-            .collect();
-        for call in calls {
-            call.await.expect("joins");
-        }
-        let idle = dense.idle_instances("idle").unwrap_or(0);
-        let after = rss_bytes();
-        let pss = pss_bytes().saturating_sub(pss_before);
-        // The host's fiber stacks: 2 x max_wasm_stack (512 KiB) + 1 MiB each.
-        let stacks = resident_in_mappings_of(2 * (512 << 10) + (1 << 20));
-        let each = |bytes: u64| bytes as f64 / 1024.0 / idle.max(1) as f64;
-        let (all, anon) = (
-            after.0.saturating_sub(before.0),
-            after.1.saturating_sub(before.1),
+        let mib = |bytes: u64| format!("{} MiB", bytes >> 20);
+        let ratio = |a: u64, b: u64| format!("{:.2}x", b as f64 / a.max(1) as f64);
+        table.row(
+            format!("RSS, {} idle instances", ours.idle),
+            mib(raw.rss),
+            mib(ours.rss),
+            ratio(raw.rss, ours.rss),
+        );
+        let each = |f: &Footprint, bytes: u64| format!("{:.1} KiB", f.each(bytes));
+        table.row(
+            "  per instance",
+            each(&raw, raw.rss),
+            each(&ours, ours.rss),
+            "256 MiB: 26.2".to_owned(),
         );
         table.row(
-            format!("RSS, {idle} idle instances"),
-            format!("{} MiB added", all >> 20),
-            format!("{:.1} KiB each", each(all)),
-            format!("anon {:.1} KiB", each(anon)),
-        );
-        table.row(
-            format!("PSS, {idle} idle instances"),
-            format!("{} MiB added", pss >> 20),
-            format!("{:.1} KiB each", each(pss)),
-            "shared pages once".to_owned(),
-        );
-        let (image, image_anon) = resident_in_images(idle);
-        table.row(
-            format!("{idle} instances: memory images"),
-            format!("{} MiB", image >> 20),
-            format!("{:.1} KiB each", each(image)),
-            format!("anon {:.1} KiB", each(image_anon)),
-        );
-        table.row(
-            format!("{idle} instances: fiber stacks"),
-            format!("{} MiB", stacks >> 20),
-            format!("{:.1} KiB each", each(stacks)),
+            "  per instance, anonymous",
+            each(&raw, raw.anon),
+            each(&ours, ours.anon),
             String::new(),
         );
         table.row(
-            format!("{idle} instances: mappings, time"),
-            format!("{} mappings", mappings().saturating_sub(maps_before)),
-            format!("{:.1} s", started.elapsed().as_secs_f64()),
-            format!(
-                "{:.1} each",
-                mappings().saturating_sub(maps_before) as f64 / idle.max(1) as f64
-            ),
+            format!("PSS, {} idle instances", ours.idle),
+            mib(raw.pss),
+            mib(ours.pss),
+            ratio(raw.pss, ours.pss),
         );
-        dense.shutdown().await;
+        table.row(
+            "  per instance (shared pages once)",
+            each(&raw, raw.pss),
+            each(&ours, ours.pss),
+            String::new(),
+        );
+        table.row(
+            "  memory images, per instance",
+            each(&raw, raw.image),
+            each(&ours, ours.image),
+            format!("copied {:.1}", ours.each(ours.image_anon)),
+        );
+        table.row(
+            "  fiber stacks, per instance",
+            each(&raw, raw.stacks),
+            each(&ours, ours.stacks),
+            String::new(),
+        );
+        let maps = |f: &Footprint| {
+            format!(
+                "{:.1}, {:.1} s",
+                f.mappings as f64 / f.idle.max(1) as f64,
+                f.seconds
+            )
+        };
+        table.row(
+            "  mappings per instance, time",
+            maps(&raw),
+            maps(&ours),
+            String::new(),
+        );
     }
+}
+
+/// Runs this binary again to measure `kind` (`raw` or `lattice`) with
+/// `count` idle instances; `None` (and says why) if that failed.
+fn footprint_in_child(
+    kind: &str,
+    module: &std::path::Path,
+    count: u32,
+    sleep_ms: u64,
+) -> Option<Footprint> {
+    let exe = std::env::current_exe().expect("this benchmark's path");
+    let output = std::process::Command::new(exe)
+        .env(FOOTPRINT_ENV, format!("{kind}:{count}:{sleep_ms}"))
+        .env(IDLE_MODULE_ENV, module)
+        .stderr(std::process::Stdio::inherit())
+        .output();
+    let stdout = match output {
+        Ok(output) if output.status.success() => {
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+        Ok(output) => {
+            println!(
+                "{count} instances, {kind}: the measuring process failed ({})",
+                output.status
+            );
+            return None;
+        }
+        Err(e) => {
+            println!("{count} instances, {kind}: cannot run the measuring process: {e}");
+            return None;
+        }
+    };
+    let found = stdout.lines().find_map(Footprint::from_line);
+    if found.is_none() {
+        println!("{count} instances, {kind}: {}", stdout.trim());
+    }
+    found
+}
+
+/// The measuring process: `spec` is [`FOOTPRINT_ENV`]'s value.
+async fn footprint_child(spec: &str) {
+    let mut parts = spec.split(':');
+    let (Some(kind), Some(Ok(count)), Some(Ok(sleep_ms))) = (
+        parts.next(),
+        parts.next().map(str::parse::<u32>),
+        parts.next().map(str::parse::<u64>),
+    ) else {
+        panic!("{FOOTPRINT_ENV}: expected KIND:COUNT:SLEEP_MS, not {spec:?}");
+    };
+    let module = std::env::var_os(IDLE_MODULE_ENV).expect("the idle actor's module");
+    let module = std::path::Path::new(&module);
+    let started = Instant::now();
+    let maps_before = mappings();
+    // The same options for both: the raw side takes the host's engine.
+    let dense = match Host::new(
+        HostOptions::new()
+            .lattice("dense")
+            .host_id("d")
+            .pool_instances(count + 16)
+            .pool_memory(32 << 20)
+            .module_cache(Some(support::shared_cache())),
+    ) {
+        Ok(host) => host,
+        Err(e) => {
+            println!("{e}");
+            return;
+        }
+    };
+    let payload = lattice::codec::encode(&BTreeMap::from([("ms", sleep_ms)])).expect("encodes");
+    // Compiled, linked and started before the first reading on both sides.
+    let raw = match kind {
+        "raw" => Some(raw_idle::RawIdle::new(dense.engine(), module).await),
+        "lattice" => {
+            dense
+                .start_actor_file(
+                    "idle",
+                    &module,
+                    ActorLimits::new()
+                        .max_instances(count)
+                        .timeout(Duration::from_millis(sleep_ms * 2)),
+                )
+                .await
+                .expect("starts");
+            None
+        }
+        other => panic!("{FOOTPRINT_ENV}: no kind {other:?} (raw or lattice)"),
+    };
+    let (before, pss_before) = (rss_bytes(), pss_bytes());
+    let (idle, _kept) = match raw {
+        Some(raw) => {
+            let kept = raw.serve(count, &payload).await;
+            (kept.len(), kept)
+        }
+        None => {
+            let calls: Vec<_> = (0..count)
+                .map(|_| {
+                    let dense = dense.clone();
+                    let payload = payload.clone();
+                    tokio::spawn(async move {
+                        dense
+                            .invoke(Call::new("idle", "idle", "sleep", &payload))
+                            .await
+                            .expect("sleeps")
+                    })
+                })
+                .collect();
+            for call in calls {
+                call.await.expect("joins");
+            }
+            (dense.idle_instances("idle").unwrap_or(0), Vec::new())
+        }
+    };
+    let after = rss_bytes();
+    // The host's fiber stacks: 2 x max_wasm_stack (512 KiB) + 1 MiB each.
+    let (image, image_anon) = resident_in_images(idle);
+    let footprint = Footprint {
+        idle: idle as u64,
+        rss: after.0.saturating_sub(before.0),
+        anon: after.1.saturating_sub(before.1),
+        pss: pss_bytes().saturating_sub(pss_before),
+        image,
+        image_anon,
+        stacks: resident_in_mappings_of(2 * (512 << 10) + (1 << 20)),
+        mappings: mappings().saturating_sub(maps_before) as u64,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    println!("{}", footprint.to_line());
 }
 
 fn cpu_model() -> String {

@@ -742,6 +742,14 @@ impl Host {
             .map(drop)
     }
 
+    /// The host's wasmtime engine, for benchmarks that measure wasmtime on
+    /// its own with exactly the host's configuration (pool, stacks,
+    /// epochs).
+    #[doc(hidden)]
+    pub fn engine(&self) -> &wasmtime::Engine {
+        &self.inner.engine
+    }
+
     /// How many instances of `name` are warm and idle.
     pub fn idle_instances(&self, name: &str) -> Option<usize> {
         self.inner
