@@ -832,7 +832,8 @@ impl Footprint {
 }
 
 /// The environment variable that makes this binary a measuring process:
-/// `lattice:COUNT:SLEEP_MS` or `raw:COUNT:SLEEP_MS`.
+/// `KIND:COUNT:SLEEP_MS`, KIND `lattice`, `raw` (the idle actor on wasmtime
+/// alone) or `smallest` (the smallest guest on wasmtime alone).
 const FOOTPRINT_ENV: &str = "LATTICE_BENCH_FOOTPRINT";
 /// The idle actor's module, passed to the measuring process.
 const IDLE_MODULE_ENV: &str = "LATTICE_BENCH_IDLE_MODULE";
@@ -842,14 +843,16 @@ async fn density(module: &std::path::Path, counts: &[u32], sleep_ms: u64, table:
     // many calls at once (each sleeps), so that each gets an instance. The
     // baseline is wasmtime alone: the same module on an engine configured
     // as the host's (its pool, stacks and epochs), each instance called
-    // once on a fiber by a task of its own, and kept. Each side runs in a
-    // fresh process of this binary, so that neither reuses memory the
-    // other (or an earlier section) freed.
+    // once on a fiber by a task of its own, and kept; and wasmtime's own
+    // floor, the smallest guest (no data) called once synchronously. Each
+    // runs in a fresh process of this binary, so that none reuses memory
+    // another (or an earlier section) freed.
     for &count in counts {
         let measure = |kind: &str| footprint_in_child(kind, module, count, sleep_ms);
         let (Some(raw), Some(ours)) = (measure("raw"), measure("lattice")) else {
             continue;
         };
+        let smallest = measure("smallest");
         let mib = |bytes: u64| format!("{} MiB", bytes >> 20);
         let ratio = |a: u64, b: u64| format!("{:.2}x", b as f64 / a.max(1) as f64);
         table.row(
@@ -895,6 +898,14 @@ async fn density(module: &std::path::Path, counts: &[u32], sleep_ms: u64, table:
             each(&ours, ours.stacks),
             String::new(),
         );
+        if let Some(floor) = smallest {
+            table.row(
+                "  smallest guest, no fiber: RSS, PSS",
+                each(&floor, floor.rss),
+                each(&floor, floor.pss),
+                "wasmtime alone".to_owned(),
+            );
+        }
         let maps = |f: &Footprint| {
             format!(
                 "{:.1}, {:.1} s",
@@ -978,9 +989,11 @@ async fn footprint_child(spec: &str) {
         }
     };
     let payload = lattice::codec::encode(&BTreeMap::from([("ms", sleep_ms)])).expect("encodes");
-    // Compiled, linked and started before the first reading on both sides.
-    let raw = match kind {
-        "raw" => Some(raw_idle::RawIdle::new(dense.engine(), module).await),
+    // Compiled, linked and started before the first reading on each side.
+    let (mut raw, mut smallest) = (None, None);
+    match kind {
+        "raw" => raw = Some(raw_idle::RawIdle::new(dense.engine(), module).await),
+        "smallest" => smallest = Some(raw_idle::RawSmallest::new(dense.engine())),
         "lattice" => {
             dense
                 .start_actor_file(
@@ -992,17 +1005,21 @@ async fn footprint_child(spec: &str) {
                 )
                 .await
                 .expect("starts");
-            None
         }
-        other => panic!("{FOOTPRINT_ENV}: no kind {other:?} (raw or lattice)"),
-    };
+        other => panic!("{FOOTPRINT_ENV}: no kind {other:?} (raw, smallest or lattice)"),
+    }
     let (before, pss_before) = (rss_bytes(), pss_bytes());
-    let (idle, _kept) = match raw {
-        Some(raw) => {
-            let kept = raw.serve(count, &payload).await;
-            (kept.len(), kept)
+    let (mut kept_raw, mut kept_smallest) = (Vec::new(), Vec::new());
+    let idle = match (raw, smallest) {
+        (Some(raw), _) => {
+            kept_raw = raw.serve(count, &payload).await;
+            kept_raw.len()
         }
-        None => {
+        (_, Some(smallest)) => {
+            kept_smallest = smallest.serve(count);
+            kept_smallest.len()
+        }
+        _ => {
             let calls: Vec<_> = (0..count)
                 .map(|_| {
                     let dense = dense.clone();
@@ -1018,7 +1035,7 @@ async fn footprint_child(spec: &str) {
             for call in calls {
                 call.await.expect("joins");
             }
-            (dense.idle_instances("idle").unwrap_or(0), Vec::new())
+            dense.idle_instances("idle").unwrap_or(0)
         }
     };
     let after = rss_bytes();
@@ -1036,6 +1053,7 @@ async fn footprint_child(spec: &str) {
         seconds: started.elapsed().as_secs_f64(),
     };
     println!("{}", footprint.to_line());
+    drop((kept_raw, kept_smallest));
 }
 
 fn cpu_model() -> String {

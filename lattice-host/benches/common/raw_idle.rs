@@ -1,5 +1,5 @@
-//! The baseline of the density benchmark: wasmtime alone running the idle
-//! actor. Each instance is created from an `InstancePre` on the engine
+//! The baselines of the density benchmark: wasmtime alone running the idle
+//! actor, and wasmtime's own floor, the smallest guest. Each instance is created from an `InstancePre` on the engine
 //! given (a host's, so the pool, stacks and epochs are the host's), serves
 //! one `sleep` call through the actor's dispatch export on a fiber, and is
 //! kept. WASI is wasmtime-wasi's preview 1; the `lattice` imports (which a
@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use lattice::abi;
-use wasmtime::{Engine, InstancePre, Linker, Module, Store};
+use wasmtime::{Engine, InstancePre, Linker, Module, Store, TypedFunc};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
@@ -114,4 +114,47 @@ fn store(engine: &Engine) -> Store<WasiP1Ctx> {
     let mut store = Store::new(engine, WasiCtxBuilder::new().build_p1());
     store.set_epoch_deadline(u64::MAX / 2);
     store
+}
+
+/// The smallest guest: no data, no imports; its one function copies its
+/// input within its memory (the `in_host` bench's raw echo).
+const SMALLEST: &str = r#"(module
+  (memory (export "memory") 2)
+  (func (export "echo") (param $len i32) (result i32)
+    (memory.copy (i32.const 65536) (i32.const 0) (local.get $len))
+    (local.get $len)))"#;
+
+/// The smallest guest, linked: wasmtime's own floor for an idle instance.
+pub(crate) struct RawSmallest {
+    engine: Engine,
+    pre: InstancePre<()>,
+}
+
+impl RawSmallest {
+    pub(crate) fn new(engine: &Engine) -> RawSmallest {
+        let module = Module::new(engine, wat::parse_str(SMALLEST).expect("wat")).expect("compiles");
+        let pre = Linker::new(engine).instantiate_pre(&module).expect("links");
+        RawSmallest {
+            engine: engine.clone(),
+            pre,
+        }
+    }
+
+    /// `count` instances, each having served one synchronous call of 64
+    /// bytes (on the thread's stack: no fiber), kept.
+    pub(crate) fn serve(&self, count: u32) -> Vec<Store<()>> {
+        (0..count)
+            .map(|_| {
+                let mut store = Store::new(&self.engine, ());
+                store.set_epoch_deadline(u64::MAX / 2);
+                let instance = self.pre.instantiate(&mut store).expect("instantiates");
+                let memory = instance.get_memory(&mut store, "memory").expect("memory");
+                memory.write(&mut store, 0, &[7; 64]).expect("write");
+                let echo: TypedFunc<i32, i32> =
+                    instance.get_typed_func(&mut store, "echo").expect("echo");
+                assert_eq!(echo.call(&mut store, 64).expect("echoes"), 64);
+                store
+            })
+            .collect()
+    }
 }
