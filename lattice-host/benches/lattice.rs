@@ -768,7 +768,7 @@ async fn actor_to_actor(
 
 /// What `count` idle instances, each having served one call, hold: measured
 /// in a process of its own (see [`density`]).
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct Footprint {
     idle: u64,
     rss: u64,
@@ -799,19 +799,33 @@ impl Footprint {
     }
 
     fn from_line(line: &str) -> Option<Footprint> {
-        let mut fields = line.strip_prefix("footprint ")?.split(' ');
-        let mut next = || fields.next()?.parse::<u64>().ok();
-        let (idle, rss, anon, pss, image, image_anon, stacks, mappings) = (
-            next()?,
-            next()?,
-            next()?,
-            next()?,
-            next()?,
-            next()?,
-            next()?,
-            next()?,
+        let fields: Vec<&str> = line.strip_prefix("footprint ")?.split(' ').collect();
+        let [
+            idle,
+            rss,
+            anon,
+            pss,
+            image,
+            image_anon,
+            stacks,
+            mappings,
+            seconds,
+        ] = fields[..]
+        else {
+            return None;
+        };
+        let n = |field: &str| field.parse::<u64>().ok();
+        let (idle, rss, anon, pss, image, image_anon, stacks, mappings, seconds) = (
+            n(idle)?,
+            n(rss)?,
+            n(anon)?,
+            n(pss)?,
+            n(image)?,
+            n(image_anon)?,
+            n(stacks)?,
+            n(mappings)?,
+            seconds.parse().ok()?,
         );
-        let seconds = line.rsplit(' ').next()?.parse().ok()?;
         Some(Footprint {
             idle,
             rss,
@@ -922,7 +936,7 @@ async fn density(module: &std::path::Path, counts: &[u32], sleep_ms: u64, table:
     }
 }
 
-/// Runs this binary again to measure `kind` (`raw` or `lattice`) with
+/// Runs this binary again to measure `kind` (see [`FOOTPRINT_ENV`]) with
 /// `count` idle instances; `None` (and says why) if that failed.
 fn footprint_in_child(
     kind: &str,
@@ -1039,7 +1053,6 @@ async fn footprint_child(spec: &str) {
         }
     };
     let after = rss_bytes();
-    // The host's fiber stacks: 2 x max_wasm_stack (512 KiB) + 1 MiB each.
     let (image, image_anon) = resident_in_images(idle);
     let footprint = Footprint {
         idle: idle as u64,
@@ -1048,6 +1061,7 @@ async fn footprint_child(spec: &str) {
         pss: pss_bytes().saturating_sub(pss_before),
         image,
         image_anon,
+        // The engine's fiber stacks: 2 x max_wasm_stack (512 KiB) + 1 MiB.
         stacks: resident_in_mappings_of(2 * (512 << 10) + (1 << 20)),
         mappings: mappings().saturating_sub(maps_before) as u64,
         seconds: started.elapsed().as_secs_f64(),
