@@ -768,7 +768,7 @@ async fn actor_to_actor(
 
 /// What `count` idle instances, each having served one call, hold: measured
 /// in a process of its own (see [`density`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Footprint {
     idle: u64,
     rss: u64,
@@ -785,58 +785,13 @@ impl Footprint {
     /// The one line a measuring process prints for its parent.
     fn to_line(self) -> String {
         format!(
-            "footprint {} {} {} {} {} {} {} {} {}",
-            self.idle,
-            self.rss,
-            self.anon,
-            self.pss,
-            self.image,
-            self.image_anon,
-            self.stacks,
-            self.mappings,
-            self.seconds
+            "footprint {}",
+            serde_json::to_string(&self).expect("serializes")
         )
     }
 
     fn from_line(line: &str) -> Option<Footprint> {
-        let fields: Vec<&str> = line.strip_prefix("footprint ")?.split(' ').collect();
-        let [
-            idle,
-            rss,
-            anon,
-            pss,
-            image,
-            image_anon,
-            stacks,
-            mappings,
-            seconds,
-        ] = fields[..]
-        else {
-            return None;
-        };
-        let n = |field: &str| field.parse::<u64>().ok();
-        let (idle, rss, anon, pss, image, image_anon, stacks, mappings, seconds) = (
-            n(idle)?,
-            n(rss)?,
-            n(anon)?,
-            n(pss)?,
-            n(image)?,
-            n(image_anon)?,
-            n(stacks)?,
-            n(mappings)?,
-            seconds.parse().ok()?,
-        );
-        Some(Footprint {
-            idle,
-            rss,
-            anon,
-            pss,
-            image,
-            image_anon,
-            stacks,
-            mappings,
-            seconds,
-        })
+        serde_json::from_str(line.strip_prefix("footprint ")?).ok()
     }
 
     /// KiB per idle instance.
