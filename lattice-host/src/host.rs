@@ -356,7 +356,8 @@ impl Host {
             serving: Mutex::default(),
             stats: crate::discovery::ActorStats::new(&[]),
         };
-        let mut warm = instance::instantiate(&self.inner, &actor, false).await?;
+        let deadline = Instant::now() + actor.limits.timeout;
+        let mut warm = instance::instantiate(&self.inner, &actor, false, deadline).await?;
         actor.input = warm.input_buffer(&actor).await?;
         actor.contracts = warm.describe(&actor).await?;
         actor.stats = crate::discovery::ActorStats::new(&actor.contracts);
@@ -737,7 +738,8 @@ impl Host {
     #[doc(hidden)]
     pub async fn fresh_instance(&self, name: &str) -> Result<(), Error> {
         let actor = self.inner.actor(name).ok_or_else(|| not_running(name))?;
-        instance::instantiate(&self.inner, &actor, false)
+        let deadline = Instant::now() + actor.limits.timeout;
+        instance::instantiate(&self.inner, &actor, false, deadline)
             .await
             .map(drop)
     }
@@ -963,7 +965,8 @@ impl HostInner {
         let mut warm = match warm {
             Some(warm) => warm,
             None => {
-                let fresh = Box::pin(instance::instantiate(self, &actor, call.on_fiber)).await?;
+                let fresh =
+                    Box::pin(instance::instantiate(self, &actor, call.on_fiber, deadline)).await?;
                 started = Instant::now();
                 fresh
             }

@@ -752,12 +752,16 @@ fn read_text(caller: &Caller<'_, InstanceState>, ptr: u32, len: u32) -> wasmtime
     Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
-/// Creates a fresh instance of `actor`, ready for calls.
-/// `on_fiber`: for a call from another guest (see [`Actor::runs_inline`]).
+/// Creates a fresh instance of `actor`, ready for calls; its start function
+/// and initializer, if any, must end by `deadline` (for a call that needs a
+/// fresh instance, the call's own: no second clock read, and no longer than
+/// the call may take). `on_fiber`: for a call from another guest (see
+/// [`Actor::runs_inline`]).
 pub(crate) async fn instantiate(
     host: &Arc<HostInner>,
     actor: &Actor,
     on_fiber: bool,
+    deadline: Instant,
 ) -> Result<Box<Warm>, Error> {
     let state = InstanceState {
         wasi: None,
@@ -768,7 +772,7 @@ pub(crate) async fn instantiate(
         host: host.weak(),
         actor: actor.name.clone(),
         memory: None,
-        deadline: Instant::now() + actor.limits.timeout,
+        deadline,
         pending: Vec::new(),
         panic: None,
         traceparent: None,

@@ -582,6 +582,61 @@ async fn a_modules_initializer_runs_once_in_every_instance() {
     }
 }
 
+/// Its `_initialize` and its `dispatch` each count to two billion: a
+/// fraction of a second to a few seconds of guest work each.
+fn slow_to_start_actor() -> Vec<u8> {
+    hand_written_actor(
+        0xc2,
+        r#"(func $spin (local $i i32)
+             (loop $again
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br_if $again (i32.ne (local.get $i) (i32.const 2000000000)))))
+           (func (export "_initialize") (call $spin))
+           (func (export "lattice_alloc") (param i32) (result i32) i32.const 1024)"#,
+        "(call $spin)",
+    )
+}
+
+// Two workers, as a host has: on one thread, the busy call's fiber and this
+// call's would take turns, and tokio polls its timers only every few dozen
+// turns (about 300 ms of guest work here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_instance_for_a_call_starts_within_the_calls_deadline() {
+    let host = support::host();
+    let limits = ActorLimits::new()
+        .max_instances(2)
+        .timeout(Duration::from_secs(60))
+        .inline(false);
+    // Starting runs the initializer once, in the instance that answers
+    // `describe`: how long one takes on this machine.
+    let started = Instant::now();
+    host.start_actor("slow", slow_to_start_actor(), limits)
+        .await
+        .unwrap();
+    let initializer = started.elapsed();
+    // A long call holds the one instance (on a fiber, yielding at each
+    // tick), so the next call needs a fresh one, whose initializer takes
+    // as long again: far past that call's own deadline.
+    let busy = tokio::spawn({
+        let host = host.clone();
+        async move { host.invoke(Call::new("slow", "any", "any", &[])).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = Instant::now();
+    let err = host
+        .invoke(Call::new("slow", "any", "any", &[]).timeout(Duration::from_millis(50)))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(
+        took < initializer / 2 || took < Duration::from_millis(250),
+        "the call waited {took:?} for an initializer that takes {initializer:?}; \
+         its deadline was 50 ms"
+    );
+    busy.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn a_modules_own_input_buffer_spares_the_alloc_call() {
     let host = support::host();
