@@ -582,24 +582,74 @@ async fn a_modules_initializer_runs_once_in_every_instance() {
     }
 }
 
-/// Its `_initialize` and its `dispatch` each count to two billion: a
-/// fraction of a second to a few seconds of guest work each.
+/// A guest function that counts to two billion: a fraction of a second to
+/// a few seconds of guest work.
+const SPIN: &str = r#"(func $spin (local $i i32)
+    (loop $again
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.ne (local.get $i) (i32.const 2000000000)))))"#;
+
+/// Its `_initialize` and its `dispatch` each [`SPIN`].
 fn slow_to_start_actor() -> Vec<u8> {
     hand_written_actor(
         0xc2,
-        r#"(func $spin (local $i i32)
-             (loop $again
-               (local.set $i (i32.add (local.get $i) (i32.const 1)))
-               (br_if $again (i32.ne (local.get $i) (i32.const 2000000000)))))
-           (func (export "_initialize") (call $spin))
-           (func (export "lattice_alloc") (param i32) (result i32) i32.const 1024)"#,
+        &format!(
+            r#"{SPIN}
+               (func (export "_initialize") (call $spin))
+               (func (export "lattice_alloc") (param i32) (result i32) i32.const 1024)"#
+        ),
         "(call $spin)",
     )
 }
 
-// Two workers, as a host has: on one thread, the busy call's fiber and this
-// call's would take turns, and tokio polls its timers only every few dozen
-// turns (about 300 ms of guest work here).
+/// Its `dispatch` [`SPIN`]s.
+fn busy_actor() -> Vec<u8> {
+    hand_written_actor(
+        0xc2,
+        &format!(
+            r#"{SPIN}
+               (func (export "lattice_alloc") (param i32) (result i32) i32.const 1024)"#
+        ),
+        "(call $spin)",
+    )
+}
+
+#[tokio::test]
+async fn busy_guests_on_one_thread_take_turns_at_each_tick() {
+    // One thread: a long call on a task of its own, and a short one in this
+    // test's own future, each on a fiber, yielding at every epoch tick
+    // (5 ms). Each yield lets the other run (and tokio poll its I/O and
+    // timers), so the short call sees its deadline pass within a tick or
+    // two. With wasmtime's plain yield the long call's task ran 61 slices
+    // (about 300 ms) between two of the short call's.
+    let host = support::host();
+    let limits = ActorLimits::new()
+        .max_instances(2)
+        .timeout(Duration::from_secs(60))
+        .inline(false);
+    host.start_actor("busy", busy_actor(), limits)
+        .await
+        .unwrap();
+    let long = tokio::spawn({
+        let host = host.clone();
+        async move { host.invoke(Call::new("busy", "any", "any", &[])).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = Instant::now();
+    let err = host
+        .invoke(Call::new("busy", "any", "any", &[]).timeout(Duration::from_millis(50)))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(
+        took < Duration::from_millis(250),
+        "a call with a 50 ms deadline took {took:?} beside a busy guest"
+    );
+    long.await.unwrap().unwrap();
+}
+
+// Two workers, as a host has (see the next test for one thread).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_instance_for_a_call_starts_within_the_calls_deadline() {
     let host = support::host();
