@@ -623,40 +623,48 @@ async fn busy_guests_on_one_thread_take_turns_at_each_tick() {
     // two. With wasmtime's plain yield the long call's task ran 61 slices
     // (about 300 ms) between two of the short call's.
     let host = support::host();
-    let limits = ActorLimits::new()
-        .max_instances(2)
-        .timeout(Duration::from_secs(60))
-        .inline(false);
-    host.start_actor("busy", busy_actor(), limits)
+    host.start_actor("busy", busy_actor(), two_on_fibers())
         .await
         .unwrap();
-    let long = tokio::spawn({
-        let host = host.clone();
-        async move { host.invoke(Call::new("busy", "any", "any", &[])).await }
-    });
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let started = Instant::now();
-    let err = host
-        .invoke(Call::new("busy", "any", "any", &[]).timeout(Duration::from_millis(50)))
-        .await
-        .unwrap_err();
-    let took = started.elapsed();
-    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    let took = short_call_beside_a_long_one(&host, "busy").await;
     assert!(
         took < Duration::from_millis(250),
         "a call with a 50 ms deadline took {took:?} beside a busy guest"
     );
-    long.await.unwrap().unwrap();
 }
 
-// Two workers, as a host has (see the next test for one thread).
+/// Two instances, on fibers (yielding at each tick), and time for long calls.
+fn two_on_fibers() -> ActorLimits {
+    ActorLimits::new()
+        .max_instances(2)
+        .timeout(Duration::from_secs(60))
+        .inline(false)
+}
+
+/// Makes a long call to `actor` on a task of its own, and meanwhile one
+/// with a 50 ms deadline, which must time out; how long that one took.
+async fn short_call_beside_a_long_one(host: &Host, actor: &str) -> Duration {
+    let long = tokio::spawn({
+        let (host, actor) = (host.clone(), actor.to_owned());
+        async move { host.invoke(Call::new(&actor, "any", "any", &[])).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = Instant::now();
+    let err = host
+        .invoke(Call::new(actor, "any", "any", &[]).timeout(Duration::from_millis(50)))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    long.await.unwrap().unwrap();
+    took
+}
+
+// Two workers, as a host has (see the previous test for one thread).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_instance_for_a_call_starts_within_the_calls_deadline() {
     let host = support::host();
-    let limits = ActorLimits::new()
-        .max_instances(2)
-        .timeout(Duration::from_secs(60))
-        .inline(false);
+    let limits = two_on_fibers();
     // Starting runs the initializer once, in the instance that answers
     // `describe`: how long one takes on this machine.
     let started = Instant::now();
@@ -665,26 +673,14 @@ async fn a_fresh_instance_for_a_call_starts_within_the_calls_deadline() {
         .unwrap();
     let initializer = started.elapsed();
     // A long call holds the one instance (on a fiber, yielding at each
-    // tick), so the next call needs a fresh one, whose initializer takes
+    // tick), so the short call needs a fresh one, whose initializer takes
     // as long again: far past that call's own deadline.
-    let busy = tokio::spawn({
-        let host = host.clone();
-        async move { host.invoke(Call::new("slow", "any", "any", &[])).await }
-    });
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let started = Instant::now();
-    let err = host
-        .invoke(Call::new("slow", "any", "any", &[]).timeout(Duration::from_millis(50)))
-        .await
-        .unwrap_err();
-    let took = started.elapsed();
-    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    let took = short_call_beside_a_long_one(&host, "slow").await;
     assert!(
         took < initializer / 2 || took < Duration::from_millis(250),
         "the call waited {took:?} for an initializer that takes {initializer:?}; \
          its deadline was 50 ms"
     );
-    busy.await.unwrap().unwrap();
 }
 
 #[tokio::test]
