@@ -665,6 +665,9 @@ async fn run() {
     if section("a2a") {
         actor_to_actor(&url, &client, &relay_module, &counter_module, &mut table).await;
     }
+    if section("busy") {
+        beside_busy_guests(&url, &mut table).await;
+    }
     if section("density") {
         density(&idle_module, &[1_000, 10_000], 3_000, &mut table).await;
     }
@@ -764,6 +767,93 @@ async fn actor_to_actor(
 
     a2a.shutdown().await;
     two.shutdown().await;
+}
+
+/// Echo calls over NATS, one at a time from a caller with a runtime of its
+/// own (as another process would be), to a host whose two workers run
+/// guests that compute (the hostile test actor's `spin`, on fibers), against
+/// the same calls to the same host idle. A busy guest yields at each epoch
+/// tick (5 ms); what the calls wait is how soon the host's workers look at
+/// the network between two slices of guest work.
+async fn beside_busy_guests(url: &str, table: &mut Table) {
+    let host = bench_host("busy", "b", 8);
+    host.start_actor_file(
+        "echo",
+        support::wasm("example-echo-actor"),
+        ActorLimits::new(),
+    )
+    .await
+    .expect("echo");
+    let spin_for = Duration::from_secs(3);
+    host.start_actor_file(
+        "hostile",
+        support::wasm("lattice-test-hostile"),
+        ActorLimits::new()
+            .max_instances(2)
+            .timeout(spin_for)
+            .inline(false),
+    )
+    .await
+    .expect("hostile");
+    host.join(nats::connect(url).await).await.expect("joins");
+    let calls = scale(100).min(200);
+    let measure = |url: String| {
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let echo =
+                    EchoClient::new(nats::connect(&url).await, "busy", "echo").expect("client");
+                let mut samples = Vec::with_capacity(calls);
+                for _ in 0..calls {
+                    let started = Instant::now();
+                    echo.echo_bytes(vec![7; 64]).await.expect("echo");
+                    samples.push(started.elapsed());
+                }
+                samples
+            })
+        })
+    };
+    let idle = measure(url.to_owned()).join().expect("the caller");
+    let no_args = lattice::codec::encode(&BTreeMap::<&str, u8>::new()).expect("encodes");
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            let (host, args) = (host.clone(), no_args.clone());
+            tokio::spawn(async move {
+                host.invoke(Call::new("hostile", "hostile", "spin", &args))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = Instant::now();
+    let beside = measure(url.to_owned()).join().expect("the caller");
+    let within = started.elapsed() < spin_for;
+    for call in busy {
+        let _ = call.await;
+    }
+    let max = |samples: &[Duration]| samples.iter().copied().max().unwrap_or_default();
+    let (idle_median, _) = percentiles(idle.clone());
+    let (busy_median, _) = percentiles(beside.clone());
+    table.row(
+        "echo beside 2 busy guests, median",
+        us(idle_median),
+        us(busy_median),
+        if within {
+            String::new()
+        } else {
+            "guests ended".to_owned()
+        },
+    );
+    table.row(
+        "echo beside 2 busy guests, slowest",
+        us(max(&idle)),
+        us(max(&beside)),
+        format!("{calls} calls"),
+    );
+    host.shutdown().await;
 }
 
 /// What `count` idle instances, each having served one call, hold: measured
