@@ -797,39 +797,11 @@ async fn beside_busy_guests(url: &str, table: &mut Table) {
     .expect("hostile");
     host.join(nats::connect(url).await).await.expect("joins");
     let calls = scale(100).min(200);
-    let measure = |url: String| {
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async move {
-                let echo =
-                    EchoClient::new(nats::connect(&url).await, "busy", "echo").expect("client");
-                let mut samples = Vec::with_capacity(calls);
-                for _ in 0..calls {
-                    let started = Instant::now();
-                    echo.echo_bytes(vec![7; 64]).await.expect("echo");
-                    samples.push(started.elapsed());
-                }
-                samples
-            })
-        })
-    };
-    let idle = measure(url.to_owned()).join().expect("the caller");
-    let no_args = lattice::codec::encode(&BTreeMap::<&str, u8>::new()).expect("encodes");
-    let busy: Vec<_> = (0..2)
-        .map(|_| {
-            let (host, args) = (host.clone(), no_args.clone());
-            tokio::spawn(async move {
-                host.invoke(Call::new("hostile", "hostile", "spin", &args))
-                    .await
-            })
-        })
-        .collect();
+    let idle = support::echo_calls_from_elsewhere(url, "busy", calls);
+    let busy = support::spin(&host, "hostile", 2);
     tokio::time::sleep(Duration::from_millis(20)).await;
     let started = Instant::now();
-    let beside = measure(url.to_owned()).join().expect("the caller");
+    let beside = support::echo_calls_from_elsewhere(url, "busy", calls);
     let within = started.elapsed() < spin_for;
     for call in busy {
         let _ = call.await;

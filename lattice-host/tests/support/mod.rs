@@ -128,3 +128,56 @@ pub(crate) async fn start(
         .await
         .unwrap_or_else(|e| panic!("actor `{actor}` ({package}) does not start: {e}"))
 }
+
+/// Starts `count` calls of the hostile test actor's `spin` (running as
+/// `actor` on `host`), each on a task of its own: guests that compute until
+/// their deadline.
+pub(crate) fn spin(
+    host: &Host,
+    actor: &str,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<Result<Vec<u8>, lattice::Error>>> {
+    let no_args =
+        lattice::codec::encode(&std::collections::BTreeMap::<&str, u8>::new()).expect("encodes");
+    (0..count)
+        .map(|_| {
+            let (host, actor, args) = (host.clone(), actor.to_owned(), no_args.clone());
+            tokio::spawn(async move {
+                host.invoke(lattice_host::Call::new(&actor, "hostile", "spin", &args))
+                    .await
+            })
+        })
+        .collect()
+}
+
+/// `calls` echo calls of 64 bytes, one at a time, to the echo actor of
+/// `lattice` over the NATS server at `url`, from a thread and runtime of
+/// their own (as another process would make them); how long each took.
+pub(crate) fn echo_calls_from_elsewhere(
+    url: &str,
+    lattice: &str,
+    calls: usize,
+) -> Vec<std::time::Duration> {
+    let (url, lattice) = (url.to_owned(), lattice.to_owned());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            let echo =
+                example_echo_contract::EchoClient::new(nats::connect(&url).await, &lattice, "echo")
+                    .expect("a client");
+            let mut took = Vec::with_capacity(calls);
+            for _ in 0..calls {
+                let started = std::time::Instant::now();
+                let reply = echo.echo_bytes(vec![7; 64]).await.expect("echo");
+                assert_eq!(reply, [7; 64]);
+                took.push(started.elapsed());
+            }
+            took
+        })
+    })
+    .join()
+    .expect("the caller's thread")
+}
