@@ -827,7 +827,7 @@ async fn calls_over_nats_are_answered_while_busy_guests_fill_every_worker() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     // Twenty calls from elsewhere, one at a time, while the guests keep
     // both workers busy.
-    let took = support::echo_calls_from_elsewhere(&server.url(), "busy", 20);
+    let took = support::echo_calls_from_elsewhere(&server.url(), "busy", 20, None);
     let slowest = took.into_iter().max().unwrap_or_default();
     for call in busy {
         let err = call.await.unwrap().unwrap_err();

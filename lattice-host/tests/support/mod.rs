@@ -152,11 +152,13 @@ pub(crate) fn spin(
 
 /// `calls` echo calls of 64 bytes, one at a time, to the echo actor of
 /// `lattice` over the NATS server at `url`, from a thread and runtime of
-/// their own (as another process would make them); how long each took.
+/// their own (as another process would make them), fewer if `until`
+/// passes first; how long each took.
 pub(crate) fn echo_calls_from_elsewhere(
     url: &str,
     lattice: &str,
     calls: usize,
+    until: Option<std::time::Instant>,
 ) -> Vec<std::time::Duration> {
     let (url, lattice) = (url.to_owned(), lattice.to_owned());
     std::thread::spawn(move || {
@@ -171,6 +173,9 @@ pub(crate) fn echo_calls_from_elsewhere(
             let mut took = Vec::with_capacity(calls);
             for _ in 0..calls {
                 let started = std::time::Instant::now();
+                if until.is_some_and(|until| started >= until) {
+                    break;
+                }
                 let reply = echo.echo_bytes(vec![7; 64]).await.expect("echo");
                 assert_eq!(reply, [7; 64]);
                 took.push(started.elapsed());
