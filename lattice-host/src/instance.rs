@@ -752,6 +752,27 @@ fn read_text(caller: &Caller<'_, InstanceState>, ptr: u32, len: u32) -> wasmtime
     Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
+/// How a guest on a fiber yields at an epoch tick: first as
+/// `tokio::task::yield_now` does, so that the worker polls its I/O and
+/// timers before it resumes the guest; then with a plain wake-up, as
+/// wasmtime's own yield does, which puts the guest behind the tasks that
+/// poll woke (tokio resumes a deferred task first, from its LIFO slot, so
+/// without the second step a call that arrived during a slice waited for
+/// the guest's next slice at each of its hops).
+async fn yield_to_tokio() {
+    tokio::task::yield_now().await;
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
 /// Creates a fresh instance of `actor`, ready for calls; its start function
 /// and initializer, if any, must end by `deadline` (for a call that needs a
 /// fresh instance, the call's own: no second clock read, and no longer than
@@ -796,18 +817,14 @@ pub(crate) async fn instantiate(
             if let Some(host) = state.host.upgrade() {
                 host.stats.guest_yields.fetch_add(1, Ordering::Relaxed);
             }
-            // tokio's own yield, not wasmtime's plain one (a wake of the task
-            // from its own poll): tokio resumes this guest only after it has
-            // run the other ready tasks and polled its I/O and timers. While
-            // tasks stay ready, tokio looks at I/O, timers and a `block_on`
-            // future only every 61 ticks (its `event_interval`): with the
-            // plain wake, a short call beside a busy guest on one thread
-            // waited about 300 ms of guest work between two of its slices
-            // (see the test `busy_guests_on_one_thread_take_turns_at_each_tick`).
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
+            // Not wasmtime's plain yield (a wake of the task from its own
+            // poll) alone: while tasks stay ready, tokio looks at I/O, timers
+            // and a `block_on` future only every 61 ticks (its
+            // `event_interval`), and a short call beside a busy guest on one
+            // thread waited about 300 ms of guest work between two of its
+            // slices (see `yield_to_tokio`, and the test
+            // `busy_guests_on_one_thread_take_turns_at_each_tick`).
+            Ok(UpdateDeadline::YieldCustom(1, Box::pin(yield_to_tokio())))
         }
     });
     if actor.limits.fuel.is_some() {
