@@ -1,11 +1,13 @@
 //! The baseline of the echo benchmarks: the smallest echo guest, called
 //! straight through wasmtime. The host writes the input at 0, the guest
 //! copies it to 64 KiB, the host reads it back. Shared by the `in_host`
-//! bench and the Extism peer.
+//! bench, the Extism peer, and (its guest) the `lattice` bench's density
+//! floor.
 
 use wasmtime::{Engine, Linker, Memory, Module, Store, TypedFunc};
 
-const WAT: &str = r#"(module
+/// The guest: no data, no imports, one function.
+pub(crate) const WAT: &str = r#"(module
   (memory (export "memory") 2)
   (func (export "echo") (param $len i32) (result i32)
     (memory.copy (i32.const 65536) (i32.const 0) (local.get $len))

@@ -116,15 +116,8 @@ fn store(engine: &Engine) -> Store<WasiP1Ctx> {
     store
 }
 
-/// The smallest guest: no data, no imports; its one function copies its
-/// input within its memory (the `in_host` bench's raw echo).
-const SMALLEST: &str = r#"(module
-  (memory (export "memory") 2)
-  (func (export "echo") (param $len i32) (result i32)
-    (memory.copy (i32.const 65536) (i32.const 0) (local.get $len))
-    (local.get $len)))"#;
-
-/// The smallest guest, linked: wasmtime's own floor for an idle instance.
+/// The smallest guest (the raw echo's), linked: wasmtime's own floor for an
+/// idle instance.
 pub(crate) struct RawSmallest {
     engine: Engine,
     pre: InstancePre<()>,
@@ -132,7 +125,8 @@ pub(crate) struct RawSmallest {
 
 impl RawSmallest {
     pub(crate) fn new(engine: &Engine) -> RawSmallest {
-        let module = Module::new(engine, wat::parse_str(SMALLEST).expect("wat")).expect("compiles");
+        let module = Module::new(engine, wat::parse_str(crate::raw_echo::WAT).expect("wat"))
+            .expect("compiles");
         let pre = Linker::new(engine).instantiate_pre(&module).expect("links");
         RawSmallest {
             engine: engine.clone(),
