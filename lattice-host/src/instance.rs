@@ -8,8 +8,8 @@ use lattice::abi::{self, LogLevel};
 use lattice::{ContractInfo, Error, ErrorKind, RawCall};
 use tokio::time::Instant;
 use wasmtime::{
-    Caller, Engine, Extern, Instance, Linker, Memory, Module, ModuleExport, ResourceLimiter, Store,
-    Trap, TypedFunc, UpdateDeadline, WasmParams, WasmResults,
+    Caller, Engine, Extern, Func, Instance, Linker, Memory, Module, ModuleExport, ResourceLimiter,
+    Store, Trap, TypedFunc, UpdateDeadline, ValRaw, WasmParams, WasmResults,
 };
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -165,7 +165,7 @@ const DISPATCH_TYPE: &str = "(i32, i32, i32, i32, i64) -> i64";
 
 /// Whether `module`'s [`abi::DISPATCH`] export has the type of
 /// [`DispatchFunc`]: checked once per module, so that its instances can
-/// type the function without checking again (see [`dispatch_of`]).
+/// type the function without checking again (see [`Dispatch::call`]).
 fn has_dispatch_type(module: &Module) -> bool {
     let Some(wasmtime::ExternType::Func(ty)) = module.get_export(abi::DISPATCH) else {
         return false;
@@ -178,28 +178,81 @@ fn has_dispatch_type(module: &Module) -> bool {
     ) && matches!(results.as_slice(), [r] if r.is_i64())
 }
 
-/// The [`abi::DISPATCH`] function of `instance`, typed without a check:
-/// [`Func::typed`](wasmtime::Func::typed) costs about 600 instructions, 4%
-/// of a fresh instance (callgrind), to find again what
-/// [`Exports::of`] found for the module.
+/// An instance's [`abi::DISPATCH`] function. Called inline, it needs no
+/// typed wrapper: a [`TypedFunc`] roots its function type in the engine's
+/// registry (a lock and a count, and again when it drops), about 150
+/// instructions of each fresh instance (callgrind), which actors that run
+/// inline never use. Calls on a fiber type it at the first of them.
+struct Dispatch {
+    func: Func,
+    typed: Option<DispatchFunc>,
+}
+
 #[allow(unsafe_code)]
-fn dispatch_of(
-    instance: &Instance,
-    store: &mut Store<InstanceState>,
-    actor: &Actor,
-) -> Result<DispatchFunc, Error> {
-    let func = instance
-        .get_module_export(&mut *store, &actor.exports.dispatch)
-        .and_then(Extern::into_func)
-        .ok_or_else(|| setup_failed(actor, &"its dispatch export is not a function"))?;
-    // SAFETY: `TypedFunc::new_unchecked` requires that `Func::typed` would
-    // succeed for these types. `func` is the export `actor.exports.dispatch`
-    // of an instance of `actor`'s module (`exports` was found in the module
-    // its `InstancePre` instantiates), and `Exports::of` refused that module
-    // unless this export has exactly the type `has_dispatch_type` checks,
-    // `(i32, i32, i32, i32, i64) -> i64`, which is `DispatchFunc`'s: plain
-    // numbers, which `typed` matches exactly.
-    Ok(unsafe { TypedFunc::new_unchecked(&*store, func) })
+impl Dispatch {
+    fn of(
+        instance: &Instance,
+        store: &mut Store<InstanceState>,
+        actor: &Actor,
+    ) -> Result<Dispatch, Error> {
+        let func = instance
+            .get_module_export(&mut *store, &actor.exports.dispatch)
+            .and_then(Extern::into_func)
+            .ok_or_else(|| setup_failed(actor, &"its dispatch export is not a function"))?;
+        Ok(Dispatch { func, typed: None })
+    }
+
+    /// Calls the function, inline or on a fiber as the actor runs now.
+    async fn call(
+        &mut self,
+        actor: &Actor,
+        on_fiber: bool,
+        store: &mut Store<InstanceState>,
+        args: DispatchParams,
+    ) -> wasmtime::Result<u64> {
+        if actor.runs_inline(on_fiber) {
+            return inline(actor, store, |store| self.call_inline(store, args));
+        }
+        let func = self.func;
+        // SAFETY: `TypedFunc::new_unchecked` requires that `Func::typed`
+        // would succeed for these types. `func` is the export
+        // `actor.exports.dispatch` of an instance of `actor`'s module
+        // (`exports` was found in the module its `InstancePre`
+        // instantiates), and `Exports::of` refused that module unless this
+        // export has exactly the type `has_dispatch_type` checks, `(i32, i32,
+        // i32, i32, i64) -> i64`, which is `DispatchFunc`'s: plain numbers,
+        // which `typed` matches exactly.
+        let typed = self
+            .typed
+            .get_or_insert_with(|| unsafe { TypedFunc::new_unchecked(&*store, func) });
+        run(actor, on_fiber, store, typed, args).await
+    }
+
+    fn call_inline(
+        &self,
+        store: &mut Store<InstanceState>,
+        (input, contract_len, method_len, payload_len, fingerprint): DispatchParams,
+    ) -> wasmtime::Result<u64> {
+        let mut slots = [
+            ValRaw::u32(input),
+            ValRaw::u32(contract_len),
+            ValRaw::u32(method_len),
+            ValRaw::u32(payload_len),
+            ValRaw::u64(fingerprint),
+        ];
+        // SAFETY: `Func::call_unchecked` requires `slots` to hold the
+        // function's parameters, of its types, and room for its results:
+        // the function has the type `(i32, i32, i32, i32, i64) -> i64`
+        // (see `call` for why), which takes the five plain numbers above and
+        // writes its one result over the first. It skips the checks of
+        // `TypedFunc::call`, which hold here: a store that needs async calls
+        // has async host functions, which only the fiber linker has, and an
+        // actor runs inline only with the inline linker (see `linker`); and
+        // this store is not on a fiber of its own, as an inline call runs
+        // on the caller's stack.
+        unsafe { self.func.call_unchecked(&mut *store, &mut slots)? };
+        Ok(slots[0].get_u64())
+    }
 }
 
 /// What a reply is copied into out of guest memory: a `Vec` for callers in
@@ -229,7 +282,7 @@ pub(crate) struct Warm {
     store: Store<InstanceState>,
     instance: Instance,
     memory: Memory,
-    dispatch: DispatchFunc,
+    dispatch: Dispatch,
     alloc: Option<TypedFunc<u32, u32>>,
     /// Where the input goes: the module's own buffer, or one allocated with
     /// `alloc` (then `scratch_owned`, and freed when it is replaced).
@@ -852,7 +905,7 @@ pub(crate) async fn instantiate(
             .await
             .map_err(|e| call_failed(actor, &store, e, "initializing"))?;
     }
-    let dispatch = dispatch_of(&instance, &mut store, actor)?;
+    let dispatch = Dispatch::of(&instance, &mut store, actor)?;
     // The input goes to the module's own buffer, which is at the same place
     // in every instance (the first instance asked, see `input_buffer`), or
     // to one the first call allocates: a fresh instance runs no guest code
@@ -1151,7 +1204,9 @@ impl Warm {
             payload.len() as u32,
             call.fingerprint.unwrap_or(0),
         );
-        let packed = run(actor, call.on_fiber, &mut self.store, &self.dispatch, args)
+        let packed = self
+            .dispatch
+            .call(actor, call.on_fiber, &mut self.store, args)
             .await
             .map_err(|e| {
                 call_failed(
