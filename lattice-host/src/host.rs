@@ -111,6 +111,9 @@ pub(crate) struct Actor {
     /// The stack an inline call needs: the deepest wasm stack and room for
     /// the host's frames.
     inline_stack: usize,
+    /// Whether its instances need the memory limiter while they are
+    /// instantiated, or only after (see [`instance::limits_instantiation`]).
+    pub(crate) limit_instantiation: bool,
     /// Where the module's exports are: each instance takes them by index.
     pub(crate) exports: instance::Exports,
     /// The module's own input buffer (address, length), when it has one:
@@ -314,7 +317,7 @@ impl Host {
                 ),
             ));
         }
-        module::check_abi(&module)?;
+        let shape = module::check_abi(&module)?;
         let digest = module::digest(&module);
         let inner = self.inner.clone();
         let digest_for_compile = digest.clone();
@@ -339,6 +342,7 @@ impl Host {
             )
         })?;
         let exports = instance::Exports::of(pre.module())?;
+        let limit_instantiation = instance::limits_instantiation(&shape, limits.max_memory);
         let mut actor = Actor {
             name: name.into(),
             digest,
@@ -350,6 +354,7 @@ impl Host {
             pre,
             inline: AtomicBool::new(inline),
             inline_stack: options.max_wasm_stack + INLINE_HOST_FRAMES,
+            limit_instantiation,
             exports,
             input: None,
             idle: Mutex::default(),

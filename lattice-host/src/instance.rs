@@ -81,8 +81,21 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        Ok(desired <= MAX_TABLE)
     }
+}
+
+/// The most elements of a guest's table.
+const MAX_TABLE: usize = 100_000;
+
+/// Whether instances of a module of this shape need the limiter while they
+/// are instantiated: when their memories or tables start larger than the
+/// limits allow (the instantiation fails, as it should), or when a start
+/// function runs in it. Otherwise the limiter, asked at instantiation about
+/// each memory and table, would only say yes (about 130 instructions of a
+/// fresh instance, callgrind), and it is installed after.
+pub(crate) fn limits_instantiation(shape: &crate::module::Shape, max_memory: u64) -> bool {
+    shape.start || shape.memory > max_memory || shape.table > MAX_TABLE as u64
 }
 
 /// The deadline passed: raised from the epoch callback.
@@ -854,7 +867,9 @@ pub(crate) async fn instantiate(
         overran: false,
     };
     let mut store = Store::new(&host.engine, state);
-    store.limiter(|s| &mut s.limiter);
+    if actor.limit_instantiation {
+        store.limiter(|s| &mut s.limiter);
+    }
     // Check the deadline at every epoch tick. On a fiber, yield to the
     // runtime in between, so that a busy guest never holds a thread of the
     // host for long; inline, it cannot yield: note it, to move its actor to
@@ -893,6 +908,10 @@ pub(crate) async fn instantiate(
         actor.pre.instantiate_async(&mut store).await
     }
     .map_err(|e| call_failed(actor, &store, e, "instantiating"))?;
+    if !actor.limit_instantiation {
+        // Before any guest code runs (see `limits_instantiation`).
+        store.limiter(|s| &mut s.limiter);
+    }
     let exports = &actor.exports;
     let memory = instance
         .get_module_export(&mut store, &exports.memory)

@@ -13,9 +13,21 @@ pub(crate) fn digest(bytes: &[u8]) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What instantiating a module does beyond what its exports tell, read off
+/// its sections by [`check_abi`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// It has a start function, which runs while it is instantiated.
+    pub(crate) start: bool,
+    /// The largest initial size of the memories it defines, in bytes.
+    pub(crate) memory: u64,
+    /// The largest initial size of the tables it defines, in elements.
+    pub(crate) table: u64,
+}
+
 /// Checks that `bytes` is a lattice actor module this host can run, before
 /// spending time on compiling it.
-pub(crate) fn check_abi(bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn check_abi(bytes: &[u8]) -> Result<Shape, Error> {
     use wasmparser::{Encoding, Parser, Payload};
     let invalid = |message: String| Error::new(ErrorKind::InvalidModule, message);
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
@@ -27,6 +39,7 @@ pub(crate) fn check_abi(bytes: &[u8]) -> Result<(), Error> {
     }
     let mut exports = Vec::new();
     let mut version = None;
+    let mut shape = Shape::default();
     for payload in Parser::new(0).parse_all(bytes) {
         let payload =
             payload.map_err(|e| invalid(format!("not a valid WebAssembly module: {e}")))?;
@@ -45,6 +58,20 @@ pub(crate) fn check_abi(bytes: &[u8]) -> Result<(), Error> {
                 for export in reader {
                     let export = export.map_err(|e| invalid(format!("bad export section: {e}")))?;
                     exports.push(export.name.to_owned());
+                }
+            }
+            Payload::StartSection { .. } => shape.start = true,
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    let memory = memory.map_err(|e| invalid(format!("bad memory section: {e}")))?;
+                    let page = 1u64 << memory.page_size_log2.unwrap_or(16);
+                    shape.memory = shape.memory.max(memory.initial.saturating_mul(page));
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    let table = table.map_err(|e| invalid(format!("bad table section: {e}")))?;
+                    shape.table = shape.table.max(table.ty.initial);
                 }
             }
             Payload::CustomSection(reader) if reader.name() == abi::VERSION_SECTION => {
@@ -75,7 +102,7 @@ pub(crate) fn check_abi(bytes: &[u8]) -> Result<(), Error> {
         )));
     }
     match version {
-        Some(found) if (abi::OLDEST_VERSION..=abi::VERSION).contains(&found) => Ok(()),
+        Some(found) if (abi::OLDEST_VERSION..=abi::VERSION).contains(&found) => Ok(shape),
         Some(found) => Err(invalid(format!(
             "the actor was built for lattice ABI version {found}; this host runs versions {} \
              to {}; rebuild the actor with a matching lattice-actor",
@@ -204,6 +231,48 @@ mod tests {
                 (@custom "lattice_abi" "{version}"))"#
         ))
         .unwrap()
+    }
+
+    /// An actor module with `memory` (its pages) and `more` (fields).
+    fn actor_with(memory: &str, more: &str) -> Vec<u8> {
+        wat::parse_str(format!(
+            r#"(module
+                (memory (export "memory") {memory})
+                (func (export "lattice_alloc") (param i32) (result i32) i32.const 0)
+                (func (export "lattice_free") (param i32 i32))
+                (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64) i64.const 0)
+                (func (export "lattice_describe") (result i64) i64.const 0)
+                {more}
+                (@custom "lattice_abi" "\01\00\00\00"))"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_shape_tells_what_instantiation_does() {
+        use crate::instance::limits_instantiation;
+        let shape = check_abi(&actor_with("17", "")).unwrap();
+        let plain = Shape {
+            start: false,
+            memory: 17 << 16,
+            table: 0,
+        };
+        assert_eq!(shape, plain);
+        // Within the limits, with no start function: the limiter can wait
+        // until the instance exists.
+        assert!(!limits_instantiation(&shape, 17 << 16));
+        // Its memory starts larger than the actor's limit: instantiation
+        // must fail on the limiter.
+        assert!(limits_instantiation(&shape, (17 << 16) - 1));
+
+        let shape = check_abi(&actor_with("1", "(func $s) (start $s)")).unwrap();
+        assert!(shape.start);
+        assert!(limits_instantiation(&shape, u64::MAX));
+
+        let shape =
+            check_abi(&actor_with("1", "(table 100001 funcref) (table 3 funcref)")).unwrap();
+        assert_eq!(shape.table, 100_001);
+        assert!(limits_instantiation(&shape, u64::MAX));
     }
 
     #[test]

@@ -161,6 +161,53 @@ async fn a_memory_blow_up_hits_the_cap() {
     still_serving(&host).await;
 }
 
+/// The memory limit holds while an instance is made too: for a module
+/// whose memory starts above it, and for one whose start function grows it
+/// (the host installs the limiter after instantiation for the others).
+#[tokio::test]
+async fn the_memory_cap_holds_from_instantiation() {
+    let host = started().await;
+    let module = |pages: u32, start: &str| {
+        wat::parse_str(format!(
+            r#"(module
+                (memory (export "memory") {pages})
+                (data (i32.const 16) "\90")
+                {start}
+                (func (export "lattice_alloc") (param i32) (result i32) i32.const 1024)
+                (func (export "lattice_free") (param i32 i32))
+                (func (export "lattice_describe") (result i64) i64.const 0x1_0000_0010)
+                (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64)
+                    i64.const 0x1_0000_0030)
+                (@custom "lattice_abi" "\02\00\00\00"))"#
+        ))
+        .unwrap()
+    };
+    let limits = || ActorLimits::new().max_memory(16 << 20);
+    // Refused, the start function traps, as a guest's allocator does.
+    let grow = |pages: u32| {
+        format!(
+            "(func $grow (if (i32.eq (memory.grow (i32.const {pages})) (i32.const -1)) \
+             (then unreachable))) (start $grow)"
+        )
+    };
+    for (name, module) in [
+        ("starts-large", module(257, "")),
+        ("grows-at-start", module(1, &grow(1024))),
+    ] {
+        let err = host.start_actor(name, module, limits()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{name}: {err}");
+        assert!(err.message().contains("memory limit"), "{name}: {err}");
+    }
+    // Just within it, and a start function that stays within it: both run.
+    host.start_actor("starts-at-the-cap", module(256, ""), limits())
+        .await
+        .unwrap();
+    host.start_actor("grows-a-little", module(1, &grow(1)), limits())
+        .await
+        .unwrap();
+    still_serving(&host).await;
+}
+
 #[tokio::test]
 async fn a_stack_overflow_traps() {
     let host = started().await;
