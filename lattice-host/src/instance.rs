@@ -193,7 +193,7 @@ fn has_dispatch_type(module: &Module) -> bool {
 
 /// An instance's [`abi::DISPATCH`] function. Called inline, it needs no
 /// typed wrapper: a [`TypedFunc`] roots its function type in the engine's
-/// registry (a lock and a count, and again when it drops), about 150
+/// registry (a lock and a count, and again when it drops), about 130
 /// instructions of each fresh instance (callgrind), which actors that run
 /// inline never use. Calls on a fiber type it at the first of them.
 struct Dispatch {
