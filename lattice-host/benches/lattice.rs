@@ -172,6 +172,25 @@ where
 /// Resident memory: (all, anonymous) bytes. The rest is file and shared
 /// memory: the pages of compiled code and of copy-on-write memory images
 /// that an instance has read, counted once per mapping though shared.
+/// The CPU time this process has used, all its threads (those that ended
+/// too), user and system: `/proc/self/stat`, in clock ticks of 10 ms.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name, in parentheses, may hold spaces: the fields are
+    // counted after it. utime and stime are fields 14 and 15 of the line,
+    // the 12th and 13th after the name.
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or_else(Vec::new, |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 fn rss_bytes() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| -> u64 {
@@ -804,12 +823,20 @@ async fn beside_busy_guests(url: &str, table: &mut Table) {
     host.join(nats::connect(url).await).await.expect("joins");
     let calls = scale(100).min(200);
     let idle = support::echo_calls_from_elsewhere(url, "busy", calls, None);
+    let (cpu_before, yields_before) = (process_cpu(), host.stats().guest_yields);
+    let started = Instant::now();
     let busy = support::spin(&host, "hostile", 2);
     // Only the calls made while the guests compute count: later ones would
     // find the host idle.
-    let guests_end = Instant::now() + spin_for - Duration::from_millis(300);
+    let guests_end = started + spin_for - Duration::from_millis(300);
     tokio::time::sleep(Duration::from_millis(20)).await;
     let beside = support::echo_calls_from_elsewhere(url, "busy", calls, Some(guests_end));
+    // The cores the guests kept while they computed (and the calls were
+    // served): 2 if yielding to the calls cost them nothing.
+    tokio::time::sleep_until(guests_end.into()).await;
+    let window = started.elapsed().as_secs_f64();
+    let cores = (process_cpu() - cpu_before).as_secs_f64() / window;
+    let slices = (host.stats().guest_yields - yields_before) as f64 / window / 2.0;
     for call in busy {
         let _ = call.await;
     }
@@ -830,6 +857,19 @@ async fn beside_busy_guests(url: &str, table: &mut Table) {
         us(max(&idle)),
         us(max(&beside)),
         format!("{} calls", beside.len()),
+    );
+    table.row(
+        "cores the 2 busy guests kept",
+        "2 workers".into(),
+        format!("{cores:.2}"),
+        format!("{:.2}x", cores / 2.0),
+    );
+    table.row(
+        "  slices per second, each guest",
+        // The host's default epoch tick, 5 ms.
+        "200 ticks".into(),
+        format!("{slices:.0}"),
+        String::new(),
     );
     host.shutdown().await;
 }
