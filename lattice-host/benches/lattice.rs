@@ -822,7 +822,10 @@ async fn beside_busy_guests(url: &str, table: &mut Table) {
     .expect("hostile");
     host.join(nats::connect(url).await).await.expect("joins");
     let calls = scale(100).min(200);
-    let idle = support::echo_calls_from_elsewhere(url, "busy", calls, None);
+    // Spread over the guests' time (see `echo_calls_from_elsewhere`), and
+    // the same on the idle host, so that both sides idle alike in between.
+    let every = (spin_for - Duration::from_millis(400)) / u32::try_from(calls).unwrap_or(1);
+    let idle = support::echo_calls_from_elsewhere(url, "busy", calls, None, every);
     let (cpu_before, yields_before) = (process_cpu(), host.stats().guest_yields);
     let started = Instant::now();
     let busy = support::spin(&host, "hostile", 2);
@@ -830,7 +833,7 @@ async fn beside_busy_guests(url: &str, table: &mut Table) {
     // find the host idle.
     let guests_end = started + spin_for - Duration::from_millis(300);
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let beside = support::echo_calls_from_elsewhere(url, "busy", calls, Some(guests_end));
+    let beside = support::echo_calls_from_elsewhere(url, "busy", calls, Some(guests_end), every);
     // The cores the guests kept while they computed (and the calls were
     // served): 2 if yielding to the calls cost them nothing.
     tokio::time::sleep_until(guests_end.into()).await;

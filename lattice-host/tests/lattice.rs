@@ -825,9 +825,10 @@ async fn calls_over_nats_are_answered_while_busy_guests_fill_every_worker() {
     host.join(nats::connect(&server.url()).await).await.unwrap();
     let busy = support::spin(&host, "hostile", 2);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    // Twenty calls from elsewhere, one at a time, while the guests keep
-    // both workers busy.
-    let took = support::echo_calls_from_elsewhere(&server.url(), "busy", 20, None);
+    // Twenty calls from elsewhere, one at a time, spread over a second
+    // while the guests keep both workers busy.
+    let every = Duration::from_millis(50);
+    let took = support::echo_calls_from_elsewhere(&server.url(), "busy", 20, None, every);
     let slowest = took.into_iter().max().unwrap_or_default();
     for call in busy {
         let err = call.await.unwrap().unwrap_err();

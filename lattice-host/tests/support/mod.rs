@@ -150,15 +150,19 @@ pub(crate) fn spin(
         .collect()
 }
 
-/// `calls` echo calls of 64 bytes, one at a time, to the echo actor of
-/// `lattice` over the NATS server at `url`, from a thread and runtime of
-/// their own (as another process would make them), fewer if `until`
-/// passes first; how long each took.
+/// `calls` echo calls of 64 bytes, one at a time, each starting `every`
+/// after the one before (or at once when it took longer), to the echo
+/// actor of `lattice` over the NATS server at `url`, from a thread and
+/// runtime of their own (as another process would make them), fewer if
+/// `until` passes first; how long each took. Spread out, the calls sample
+/// a whole stretch of time, not only its first milliseconds (right after
+/// guests start, both may still share one worker, leaving the other idle).
 pub(crate) fn echo_calls_from_elsewhere(
     url: &str,
     lattice: &str,
     calls: usize,
     until: Option<std::time::Instant>,
+    every: std::time::Duration,
 ) -> Vec<std::time::Duration> {
     let (url, lattice) = (url.to_owned(), lattice.to_owned());
     std::thread::spawn(move || {
@@ -179,6 +183,7 @@ pub(crate) fn echo_calls_from_elsewhere(
                 let reply = echo.echo_bytes(vec![7; 64]).await.expect("echo");
                 assert_eq!(reply, [7; 64]);
                 took.push(started.elapsed());
+                tokio::time::sleep_until((started + every).into()).await;
             }
             took
         })
