@@ -155,8 +155,9 @@ pub(crate) fn spin(
 /// actor of `lattice` over the NATS server at `url`, from a thread and
 /// runtime of their own (as another process would make them), fewer if
 /// `until` passes first; how long each took. Spread out, the calls sample
-/// a whole stretch of time, not only its first milliseconds (right after
-/// guests start, both may still share one worker, leaving the other idle).
+/// a whole stretch of time, not only its first milliseconds (in the first
+/// ticks of guests that compute, two may share one worker for a while,
+/// leaving the other idle).
 pub(crate) fn echo_calls_from_elsewhere(
     url: &str,
     lattice: &str,
