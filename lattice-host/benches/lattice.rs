@@ -694,6 +694,9 @@ async fn run() {
     if section("busy") {
         beside_busy_guests(&url, &mut table).await;
     }
+    if section("hibernate") {
+        wake_cost(&echo_module, &mut table).await;
+    }
     if section("density") {
         density(&idle_module, &[1_000, 10_000], 3_000, &mut table).await;
     }
@@ -709,6 +712,67 @@ async fn run() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model()
     );
+}
+
+/// What a call to a hibernating instance pays to wake it: `Host::invoke` of
+/// echo (64 B) on a host whose one instance hibernates after 1 ms idle,
+/// each call once it sleeps, against the same call on a host whose
+/// instance stays awake and has idled as long (called first, so that the
+/// host's code is as warm for both).
+async fn wake_cost(module: &std::path::Path, table: &mut Table) {
+    let host = |id: &str, after: Option<Duration>| {
+        Host::new(bench_options("wake", id, 8).hibernate_after(after)).expect("a host")
+    };
+    let (asleep, awake) = (host("s", Some(Duration::from_millis(1))), host("a", None));
+    for host in [&asleep, &awake] {
+        host.start_actor_file("echo", module, ActorLimits::new().max_instances(1))
+            .await
+            .expect("echo");
+    }
+    let data = serde_bytes::ByteBuf::from(vec![7u8; 64]);
+    let args = lattice::codec::encode(&BTreeMap::from([("data", data)])).expect("encodes");
+    let call = |host: &Host| {
+        let (host, args) = (host.clone(), args.clone());
+        async move {
+            let started = Instant::now();
+            host.invoke(Call::new("echo", "echo", "echo_bytes", &args))
+                .await
+                .expect("echo");
+            started.elapsed()
+        }
+    };
+    let (mut awake_times, mut wake_times) = (Vec::new(), Vec::new());
+    let before = asleep.stats().wakes;
+    for _ in 0..scale(500) {
+        while asleep.hibernating_instances("echo") != Some(1) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        awake_times.push(call(&awake).await);
+        wake_times.push(call(&asleep).await);
+    }
+    let woken = asleep.stats().wakes - before;
+    let ((awake_median, awake_p99), (wake_median, wake_p99)) =
+        (percentiles(awake_times), percentiles(wake_times));
+    table.row(
+        format!("in process, after idle: awake, woken ({woken} wakes), median"),
+        us(awake_median),
+        us(wake_median),
+        format!(
+            "+{:.1} us",
+            (wake_median.as_secs_f64() - awake_median.as_secs_f64()) * 1e6
+        ),
+    );
+    table.row(
+        "  p99",
+        us(awake_p99),
+        us(wake_p99),
+        format!(
+            "+{:.1} us",
+            (wake_p99.as_secs_f64() - awake_p99.as_secs_f64()) * 1e6
+        ),
+    );
+    asleep.shutdown().await;
+    awake.shutdown().await;
 }
 
 async fn actor_to_actor(
@@ -914,11 +978,15 @@ impl Footprint {
 }
 
 /// The environment variable that makes this binary a measuring process:
-/// `KIND:COUNT:SLEEP_MS`, KIND `lattice`, `raw` (the idle actor on wasmtime
+/// `KIND:COUNT:SLEEP_MS`, KIND `lattice` (instances awake), `hibernated`
+/// (after every instance went to sleep), `raw` (the idle actor on wasmtime
 /// alone) or `smallest` (the smallest guest on wasmtime alone).
 const FOOTPRINT_ENV: &str = "LATTICE_BENCH_FOOTPRINT";
 /// The idle actor's module, passed to the measuring process.
 const IDLE_MODULE_ENV: &str = "LATTICE_BENCH_IDLE_MODULE";
+/// How long the instances of the `hibernated` measure stay idle before
+/// they hibernate.
+const HIBERNATE_AFTER: Duration = Duration::from_millis(200);
 
 async fn density(module: &std::path::Path, counts: &[u32], sleep_ms: u64, table: &mut Table) {
     // --- Density: RSS of idle instances, each having served one call: that
@@ -980,6 +1048,32 @@ async fn density(module: &std::path::Path, counts: &[u32], sleep_ms: u64, table:
             each(&ours, ours.stacks),
             String::new(),
         );
+        if let Some(asleep) = measure("hibernated") {
+            table.row(
+                format!("RSS, {} hibernating instances", asleep.idle),
+                mib(ours.rss),
+                mib(asleep.rss),
+                ratio(ours.rss, asleep.rss),
+            );
+            table.row(
+                "  per instance: awake, hibernating",
+                each(&ours, ours.rss),
+                each(&asleep, asleep.rss),
+                "256 MiB: 26.2".to_owned(),
+            );
+            table.row(
+                "  PSS per instance: awake, hibernating",
+                each(&ours, ours.pss),
+                each(&asleep, asleep.pss),
+                String::new(),
+            );
+            table.row(
+                "  anonymous per instance: awake, hibernating",
+                each(&ours, ours.anon),
+                each(&asleep, asleep.anon),
+                String::new(),
+            );
+        }
         if let Some(floor) = smallest {
             table.row(
                 "  smallest guest, no fiber: RSS, PSS",
@@ -1056,13 +1150,16 @@ async fn footprint_child(spec: &str) {
     let started = Instant::now();
     let maps_before = mappings();
     // The same options for both: the raw side takes the host's engine.
+    // Awake (`lattice`), or hibernating once idle for 200 ms.
+    let hibernated = kind == "hibernated";
     let dense = match Host::new(
         HostOptions::new()
             .lattice("dense")
             .host_id("d")
             .pool_instances(count + 16)
             .pool_memory(32 << 20)
-            .module_cache(Some(support::shared_cache())),
+            .module_cache(Some(support::shared_cache()))
+            .hibernate_after(hibernated.then_some(HIBERNATE_AFTER)),
     ) {
         Ok(host) => host,
         Err(e) => {
@@ -1076,7 +1173,7 @@ async fn footprint_child(spec: &str) {
     match kind {
         "raw" => raw = Some(raw_idle::RawIdle::new(dense.engine(), module).await),
         "smallest" => smallest = Some(raw_idle::RawSmallest::new(dense.engine())),
-        "lattice" => {
+        "lattice" | "hibernated" => {
             dense
                 .start_actor_file(
                     "idle",
@@ -1088,7 +1185,9 @@ async fn footprint_child(spec: &str) {
                 .await
                 .expect("starts");
         }
-        other => panic!("{FOOTPRINT_ENV}: no kind {other:?} (raw, smallest or lattice)"),
+        other => {
+            panic!("{FOOTPRINT_ENV}: no kind {other:?} (raw, smallest, lattice or hibernated)")
+        }
     }
     let (before, pss_before) = (rss_bytes(), pss_bytes());
     let (mut kept_raw, mut kept_smallest) = (Vec::new(), Vec::new());
@@ -1117,7 +1216,19 @@ async fn footprint_child(spec: &str) {
             for call in calls {
                 call.await.expect("joins");
             }
-            dense.idle_instances("idle").unwrap_or(0)
+            if hibernated {
+                // Until every instance sleeps (the sweeper's thread puts
+                // them to sleep one by one, from 200 ms after their call).
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while dense.hibernating_instances("idle") < Some(count as usize)
+                    && Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                dense.hibernating_instances("idle").unwrap_or(0)
+            } else {
+                dense.idle_instances("idle").unwrap_or(0)
+            }
         }
     };
     let after = rss_bytes();

@@ -68,6 +68,11 @@ pub struct ActorEntry {
     pub max_instances: u32,
     /// Its warm, idle instances.
     pub idle_instances: usize,
+    /// How many of those hibernate (see
+    /// [`HostOptions::hibernate_after`](crate::HostOptions::hibernate_after)).
+    /// Absent from hosts older than this field.
+    #[serde(default)]
+    pub hibernating_instances: usize,
     /// Whether its calls run inline, without a fiber (see
     /// [`HostOptions::inline_calls`](crate::HostOptions::inline_calls)).
     /// Absent from hosts older than this field.

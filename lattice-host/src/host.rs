@@ -1,6 +1,6 @@
 //! The host: a wasmtime engine, the actors it runs, and calls into them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use wasmtime::{Engine, InstancePre, Linker};
 
 use crate::engine::{self, EpochTicker};
+use crate::hibernate::{PageMap, Sweeper};
 use crate::instance::{self, InstanceState, ReplyBody, Warm};
 use crate::module::{self, ModuleCache};
 use crate::options::{ActorLimits, HostOptions};
@@ -68,6 +69,7 @@ pub(crate) struct HostInner {
     stopping: std::sync::atomic::AtomicBool,
     stopped: tokio::sync::watch::Sender<bool>,
     _ticker: EpochTicker,
+    _sweeper: Option<Sweeper>,
 }
 
 /// Counters of a host.
@@ -78,6 +80,8 @@ pub(crate) struct Stats {
     pub(crate) guest_calls_over_nats: AtomicU64,
     pub(crate) guest_yields: AtomicU64,
     pub(crate) moved_to_fibers: AtomicU64,
+    pub(crate) hibernations: AtomicU64,
+    pub(crate) wakes: AtomicU64,
 }
 
 /// A snapshot of a host's counters.
@@ -96,6 +100,11 @@ pub struct HostStats {
     /// Actors whose calls ran inline until one ran past an epoch tick, and
     /// that run on fibers since (see [`HostOptions::inline_calls`]).
     pub moved_to_fibers: u64,
+    /// Times an idle instance went to sleep (see
+    /// [`HostOptions::hibernate_after`]).
+    pub hibernations: u64,
+    /// Times a call woke a hibernating instance.
+    pub wakes: u64,
 }
 
 /// One running actor: its compiled module, limits and warm instances.
@@ -119,15 +128,59 @@ pub(crate) struct Actor {
     /// The module's own input buffer (address, length), when it has one:
     /// the same in every instance.
     pub(crate) input: Option<(u32, u32)>,
-    /// Boxed: a call moves the instance out and back, a pointer each way.
-    #[expect(clippy::vec_box, reason = "each call moves an instance out and back")]
-    idle: Mutex<Vec<Box<Warm>>>,
+    idle: Mutex<Idle>,
     /// The instance limit now: starts at `limits.max_instances`, changed by
     /// [`Host::scale_actor`]; `permits` holds as many permits.
     instances: AtomicU32,
     permits: Arc<Semaphore>,
     serving: Mutex<Option<Serving>>,
     pub(crate) stats: crate::discovery::ActorStats,
+}
+
+/// An actor's idle instances: those awake, longest idle first (a call
+/// takes the last, the one it finds warmest; the sweeper the first), and
+/// those that hibernate, which a call takes only when none is awake.
+/// Boxed: a call moves an instance out and back, a pointer each way.
+#[derive(Default)]
+pub(crate) struct Idle {
+    awake: VecDeque<Box<Warm>>,
+    #[expect(clippy::vec_box, reason = "instances move out and back")]
+    asleep: Vec<Box<Warm>>,
+}
+
+impl Idle {
+    fn len(&self) -> usize {
+        self.awake.len() + self.asleep.len()
+    }
+
+    fn pop(&mut self) -> Option<Box<Warm>> {
+        self.awake.pop_back().or_else(|| self.asleep.pop())
+    }
+
+    /// Back from a call: the warmest.
+    fn push(&mut self, warm: Box<Warm>) {
+        self.awake.push_back(warm);
+    }
+
+    /// Keeps `keep` instances: those awake that were used last.
+    fn truncate(&mut self, keep: usize) {
+        self.asleep.truncate(keep.saturating_sub(self.awake.len()));
+        let surplus = self.awake.len().saturating_sub(keep);
+        self.awake.drain(..surplus);
+    }
+
+    fn clear(&mut self) {
+        self.awake.clear();
+        self.asleep.clear();
+    }
+
+    /// The instance awake and idle longest, if idle since before `cutoff`.
+    fn take_cold(&mut self, cutoff: Instant) -> Option<Box<Warm>> {
+        if self.awake.front()?.idle_since > cutoff {
+            return None;
+        }
+        self.awake.pop_front()
+    }
 }
 
 /// The native stack an inline call needs beyond the wasm stack: the host's
@@ -227,7 +280,10 @@ impl Host {
         let (events, _) = broadcast::channel(1024);
         let labels = RwLock::new(options.labels.clone());
         Ok(Host {
-            inner: Arc::new(HostInner {
+            inner: Arc::new_cyclic(|host| HostInner {
+                _sweeper: options
+                    .hibernate_after
+                    .and_then(|after| Sweeper::start(host.clone(), after)),
                 cache: ModuleCache::new(options.module_cache.clone()),
                 engine,
                 linker,
@@ -439,7 +495,7 @@ impl Host {
             let surplus = (previous - max_instances) as usize;
             let forgotten = actor.permits.forget_permits(surplus);
             {
-                let mut idle = actor.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let mut idle = actor.lock_idle();
                 let keep = idle.len().min(max_instances as usize);
                 idle.truncate(keep);
             }
@@ -625,13 +681,20 @@ impl Host {
         let actors = self.inner.actors_snapshot();
         let entries: Vec<crate::control::ActorEntry> = actors
             .iter()
-            .map(|a| crate::control::ActorEntry {
-                name: a.name.to_string(),
-                digest: a.digest.clone(),
-                contracts: a.contracts.clone(),
-                max_instances: a.instances.load(Ordering::Relaxed),
-                idle_instances: a.idle.lock().unwrap_or_else(|e| e.into_inner()).len(),
-                inline: a.inline.load(Ordering::Relaxed),
+            .map(|a| {
+                let (idle, hibernating) = {
+                    let idle = a.lock_idle();
+                    (idle.len(), idle.asleep.len())
+                };
+                crate::control::ActorEntry {
+                    name: a.name.to_string(),
+                    digest: a.digest.clone(),
+                    contracts: a.contracts.clone(),
+                    max_instances: a.instances.load(Ordering::Relaxed),
+                    idle_instances: idle,
+                    hibernating_instances: hibernating,
+                    inline: a.inline.load(Ordering::Relaxed),
+                }
             })
             .collect();
         crate::control::Inventory {
@@ -708,6 +771,8 @@ impl Host {
                 .load(Ordering::Relaxed),
             guest_yields: self.inner.stats.guest_yields.load(Ordering::Relaxed),
             moved_to_fibers: self.inner.stats.moved_to_fibers.load(Ordering::Relaxed),
+            hibernations: self.inner.stats.hibernations.load(Ordering::Relaxed),
+            wakes: self.inner.stats.wakes.load(Ordering::Relaxed),
         }
     }
 
@@ -762,9 +827,13 @@ impl Host {
 
     /// How many instances of `name` are warm and idle.
     pub fn idle_instances(&self, name: &str) -> Option<usize> {
-        self.inner
-            .actor(name)
-            .map(|a| a.idle.lock().unwrap_or_else(|e| e.into_inner()).len())
+        self.inner.actor(name).map(|a| a.lock_idle().len())
+    }
+
+    /// How many of the idle instances of `name` hibernate (see
+    /// [`HostOptions::hibernate_after`]).
+    pub fn hibernating_instances(&self, name: &str) -> Option<usize> {
+        self.inner.actor(name).map(|a| a.lock_idle().asleep.len())
     }
 
     /// Events published by actors on this host.
@@ -774,6 +843,40 @@ impl Host {
 }
 
 impl Actor {
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Idle> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hibernates the instances idle since before `cutoff`, longest idle
+    /// first. Each is taken out with a permit, as a call takes one, so that
+    /// no call makes a fresh instance in its place meanwhile (an actor
+    /// limited to one instance keeps one state); none is taken while all
+    /// permits are held.
+    pub(crate) fn hibernate_idle(&self, pages: &PageMap, cutoff: Instant, stats: &Stats) {
+        loop {
+            let Ok(permit) = self.permits.try_acquire() else {
+                return;
+            };
+            let Some(mut warm) = self.lock_idle().take_cold(cutoff) else {
+                return;
+            };
+            match warm.hibernate(pages) {
+                Ok(_) => {
+                    stats.hibernations.fetch_add(1, Ordering::Relaxed);
+                    self.lock_idle().asleep.push(warm);
+                }
+                Err(e) => {
+                    // Back as if just used, so that it is tried again only
+                    // after as long idle.
+                    tracing::debug!(actor = %self.name, error = %e, "an idle instance cannot hibernate");
+                    warm.idle_since = Instant::now();
+                    self.lock_idle().push(warm);
+                }
+            }
+            drop(permit);
+        }
+    }
+
     fn info(&self) -> ActorInfo {
         ActorInfo {
             name: self.name.to_string(),
@@ -829,7 +932,7 @@ impl Actor {
             );
         }
         self.permits.close();
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.lock_idle().clear();
     }
 }
 
@@ -969,7 +1072,7 @@ impl HostInner {
                 }
             }
         };
-        let warm = actor.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let warm = actor.lock_idle().pop();
         let mut warm = match warm {
             Some(warm) => warm,
             None => {
@@ -979,8 +1082,12 @@ impl HostInner {
                 fresh
             }
         };
+        if warm.hibernates() {
+            self.stats.wakes.fetch_add(1, Ordering::Relaxed);
+        }
         let outcome = warm.call(&actor, call, deadline).await;
-        let took = Instant::now().saturating_duration_since(started);
+        let ended = Instant::now();
+        let took = ended.saturating_duration_since(started);
         let error = match &outcome {
             Ok(Err(e)) | Err(e) => Some(e),
             Ok(Ok(_)) => None,
@@ -988,11 +1095,8 @@ impl HostInner {
         actor.stats.record(call.contract, call.method, took, error);
         match outcome {
             Ok(reply) => {
-                actor
-                    .idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(warm);
+                warm.idle_since = ended;
+                actor.lock_idle().push(warm);
                 reply
             }
             // The instance trapped or broke the ABI: it is dropped, and the

@@ -14,6 +14,7 @@ use wasmtime::{
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
+use crate::hibernate::{PageMap, Snapshot};
 use crate::host::{Actor, Call, HostInner, Published};
 
 /// The longest log line or panic message taken from a guest.
@@ -302,6 +303,11 @@ pub(crate) struct Warm {
     scratch: u32,
     scratch_len: u32,
     scratch_owned: bool,
+    /// When it last went idle (set as it goes back to the idle list).
+    pub(crate) idle_since: Instant,
+    /// While it hibernates: the pages its memory had written (see
+    /// `hibernate.rs`); the next call writes them back first.
+    snapshot: Option<Snapshot>,
 }
 
 /// What a module may import and still run inline (see
@@ -939,6 +945,8 @@ pub(crate) async fn instantiate(
         scratch,
         scratch_len,
         scratch_owned: false,
+        idle_since: Instant::now(),
+        snapshot: None,
     }))
 }
 
@@ -1125,6 +1133,35 @@ impl Warm {
         Ok(contracts)
     }
 
+    /// Whether it hibernates.
+    pub(crate) fn hibernates(&self) -> bool {
+        self.snapshot.is_some()
+    }
+
+    /// Gives the pages of its memory back to the system, keeping those it
+    /// wrote in a snapshot: the bytes the snapshot holds. On an error it
+    /// stays awake, as it was.
+    pub(crate) fn hibernate(&mut self, pages: &PageMap) -> std::io::Result<usize> {
+        if self.snapshot.is_some() {
+            return Ok(0);
+        }
+        let snapshot = pages.hibernate(self.memory.data_mut(&mut self.store))?;
+        let kept = snapshot.kept_bytes();
+        self.snapshot = Some(snapshot);
+        Ok(kept)
+    }
+
+    /// Writes a hibernated instance's pages back: an error if its snapshot
+    /// does not fit its memory (then its state is lost, and it is dropped).
+    fn wake(&mut self, actor: &Actor) -> Result<(), Error> {
+        let Some(snapshot) = self.snapshot.take() else {
+            return Ok(());
+        };
+        snapshot
+            .restore(self.memory.data_mut(&mut self.store))
+            .map_err(|e| Error::new(e.kind(), format!("`{}`: {}", actor.name, e.message())))
+    }
+
     /// One call. The outer error means the instance is unusable and must be
     /// dropped; the inner result is the call's.
     pub(crate) async fn call<R: ReplyBody>(
@@ -1133,6 +1170,9 @@ impl Warm {
         call: Call<'_>,
         deadline: Instant,
     ) -> Result<Result<R, Error>, Error> {
+        if self.snapshot.is_some() {
+            self.wake(actor)?;
+        }
         let (contract, method, payload) = (
             call.contract.as_bytes(),
             call.method.as_bytes(),

@@ -29,6 +29,7 @@ pub mod control;
 mod control_client;
 mod discovery;
 mod engine;
+mod hibernate;
 mod host;
 mod instance;
 mod module;

@@ -26,6 +26,7 @@ pub struct HostOptions {
     pub(crate) max_inflight: usize,
     pub(crate) heartbeat: Duration,
     pub(crate) labels: std::collections::BTreeMap<String, String>,
+    pub(crate) hibernate_after: Option<Duration>,
 }
 
 impl Default for HostOptions {
@@ -45,6 +46,7 @@ impl Default for HostOptions {
             fuel: false,
             epoch_tick: Duration::from_millis(5),
             max_wasm_stack: 512 << 10,
+            hibernate_after: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -104,6 +106,18 @@ impl HostOptions {
     /// Default: 5 ms.
     pub fn epoch_tick(mut self, tick: Duration) -> Self {
         self.epoch_tick = tick.max(Duration::from_micros(100));
+        self
+    }
+
+    /// How long an instance stays idle before it hibernates: it gives the
+    /// pages of its linear memory back to the system, keeping those it
+    /// wrote compressed on the side (a few KiB for a small actor), and the
+    /// next call that takes it writes them back first, a few microseconds
+    /// more. Its state is kept: an actor cannot tell. Calls take awake
+    /// instances before hibernating ones. `None` keeps every instance
+    /// awake. Linux only (elsewhere, instances stay awake). Default: 30 s.
+    pub fn hibernate_after(mut self, after: Option<Duration>) -> Self {
+        self.hibernate_after = after;
         self
     }
 

@@ -239,7 +239,10 @@ fn print_placed(ctx: &Context, placed: &[Placed]) {
                             .collect::<Vec<_>>()
                             .join(", "),
                         p.actor.max_instances.to_string(),
-                        p.actor.idle_instances.to_string(),
+                        match p.actor.hibernating_instances {
+                            0 => p.actor.idle_instances.to_string(),
+                            asleep => format!("{} ({asleep} asleep)", p.actor.idle_instances),
+                        },
                         if p.actor.inline { "inline" } else { "fibers" }.to_owned(),
                         output::short(&p.actor.digest),
                     ]

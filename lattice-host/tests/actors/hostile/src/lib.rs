@@ -41,6 +41,10 @@ pub trait Hostile {
     /// Recurses `depth` times, then calls `get` on the counter actor
     /// `actor` and waits for it: the callee runs on this call's stack.
     fn call_deep(&self, depth: u64, actor: String) -> Result<u64, String>;
+    /// Keeps `data` in the instance's memory; returns the bytes kept.
+    fn stash(&mut self, data: Vec<u8>) -> u64;
+    /// FNV-1a of everything kept, in order.
+    fn digest(&self) -> u64;
 }
 
 /// Counts runs of the module's static constructors (the `.init_array`
@@ -169,6 +173,20 @@ impl Hostile for HostileActor {
         let counter =
             example_counter_contract::CounterGuestClient::new(&actor).map_err(|e| e.to_string())?;
         counter.get().map_err(|e| e.to_string())
+    }
+
+    fn stash(&mut self, data: Vec<u8>) -> u64 {
+        self.hoard.push(data);
+        self.hoard.iter().map(|d| d.len() as u64).sum()
+    }
+
+    fn digest(&self) -> u64 {
+        self.hoard
+            .iter()
+            .flatten()
+            .fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
     }
 }
 

@@ -1,0 +1,384 @@
+//! Hibernation: an instance left idle gives the pages of its linear memory
+//! back to the system and keeps what it wrote, compressed, on the side; the
+//! next call puts those pages back first (see
+//! [`HostOptions::hibernate_after`](crate::HostOptions::hibernate_after)).
+//!
+//! Which pages an instance wrote is read from `/proc/self/pagemap`: a page
+//! of a private mapping that is present and anonymous (or swapped out) has
+//! been written since it was mapped (or read as the shared zero page, which
+//! costs nothing to keep). Every other page is as the mapping gives it: the
+//! module's copy-on-write memory image, or zeros. `MADV_DONTNEED` on a
+//! private mapping drops the written pages (their contents come back as the
+//! mapping's, image or zeros) and unmaps the others (they come back
+//! unchanged at the next touch). So saving the written pages, then
+//! `MADV_DONTNEED` over the whole memory, then writing the saved pages back
+//! restores every byte, whatever backs the memory (wasmtime's pool, its
+//! on-demand mappings, with or without an image).
+//!
+//! Linux only; elsewhere [`PageMap::open`] says so and instances stay awake.
+
+use std::io;
+use std::sync::Weak;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
+
+use lattice::{Error, ErrorKind};
+use tokio::time::Instant;
+
+use crate::host::HostInner;
+
+/// Hibernates the instances idle for longer than `after`, on a thread of
+/// its own, until dropped (with the host).
+pub(crate) struct Sweeper {
+    _stop: mpsc::Sender<()>,
+}
+
+impl Sweeper {
+    /// Starts the thread: it looks a quarter of `after` apart (from 10 ms
+    /// to 5 s). `None`, with a warning, where hibernation cannot work.
+    pub(crate) fn start(host: Weak<HostInner>, after: Duration) -> Option<Sweeper> {
+        let pages = match PageMap::open() {
+            Ok(pages) => pages,
+            Err(e) => {
+                tracing::warn!(error = %e, "idle instances will not hibernate");
+                return None;
+            }
+        };
+        let (stop, stopped) = mpsc::channel::<()>();
+        let every = (after / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+        std::thread::Builder::new()
+            .name("lattice-hibernate".into())
+            .spawn(move || {
+                // Until the host drops its sender (or sends, which it
+                // never does).
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    let Some(host) = host.upgrade() else {
+                        break;
+                    };
+                    if let Some(cutoff) = Instant::now().checked_sub(after) {
+                        for actor in host.actors_snapshot() {
+                            actor.hibernate_idle(&pages, cutoff, &host.stats);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| tracing::warn!(error = %e, "idle instances will not hibernate"))
+            .ok()?;
+        Some(Sweeper { _stop: stop })
+    }
+}
+
+/// The pages an instance had written when it went to sleep.
+pub(crate) struct Snapshot {
+    /// Their indexes in the linear memory (in units of the system's page),
+    /// ascending.
+    pages: Box<[u32]>,
+    /// Their bytes, one page after the other, LZ4 block-compressed.
+    compressed: Box<[u8]>,
+    /// The system's page size.
+    page: usize,
+}
+
+impl Snapshot {
+    /// The bytes the snapshot keeps on the heap.
+    pub(crate) fn kept_bytes(&self) -> usize {
+        self.pages.len() * 4 + self.compressed.len()
+    }
+}
+
+/// The process's page map: which pages of its memory are present, and
+/// whether each is anonymous or from a file.
+pub(crate) struct PageMap {
+    #[cfg(target_os = "linux")]
+    file: std::fs::File,
+    page: usize,
+}
+
+/// Pagemap entries read at once: 4 KiB of entries, 2 MiB of memory.
+#[cfg(target_os = "linux")]
+const ENTRIES_AT_ONCE: usize = 512;
+
+#[cfg(target_os = "linux")]
+impl PageMap {
+    /// Opens `/proc/self/pagemap`.
+    pub(crate) fn open() -> io::Result<PageMap> {
+        Ok(PageMap {
+            file: std::fs::File::open("/proc/self/pagemap")?,
+            page: rustix::param::page_size(),
+        })
+    }
+
+    /// Saves the pages of `memory` written since it was mapped, then gives
+    /// every page of it back to the system. On an error `memory` is as it
+    /// was.
+    #[allow(unsafe_code)]
+    pub(crate) fn hibernate(&self, memory: &mut [u8]) -> io::Result<Snapshot> {
+        use std::os::unix::fs::FileExt;
+
+        let page = self.page;
+        let base = memory.as_mut_ptr();
+        if !(base as usize).is_multiple_of(page) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the linear memory does not start on a page",
+            ));
+        }
+        // Whole pages only; a memory's size is a multiple of 64 KiB unless
+        // the module declares a custom page size.
+        let count = memory.len() / page;
+        let first = base as usize / page;
+        let mut written = Vec::new();
+        let mut entries = vec![0u8; 8 * ENTRIES_AT_ONCE];
+        for start in (0..count).step_by(ENTRIES_AT_ONCE) {
+            let n = ENTRIES_AT_ONCE.min(count - start);
+            let entries = &mut entries[..8 * n];
+            self.file
+                .read_exact_at(entries, ((first + start) * 8) as u64)?;
+            for (i, entry) in entries.chunks_exact(8).enumerate() {
+                let entry = u64::from_ne_bytes(entry.try_into().unwrap_or_default());
+                let (present, swapped, file) = (
+                    entry >> 63 & 1 == 1,
+                    entry >> 62 & 1 == 1,
+                    entry >> 61 & 1 == 1,
+                );
+                if swapped || (present && !file) {
+                    let index = u32::try_from(start + i).map_err(|_| {
+                        io::Error::new(io::ErrorKind::Unsupported, "a linear memory of 2^32 pages")
+                    })?;
+                    written.push(index);
+                }
+            }
+        }
+        let mut raw = Vec::with_capacity(written.len() * page);
+        for &index in &written {
+            raw.extend_from_slice(&memory[index as usize * page..][..page]);
+        }
+        let compressed = lz4_flex::block::compress(&raw).into_boxed_slice();
+        // SAFETY: the range is `memory`'s whole pages, which this function
+        // borrows exclusively: no reference into it outlives the call. On
+        // a private mapping (wasmtime maps linear memories privately, and
+        // a `malloc`ed one is anonymous) the advice drops the written
+        // pages, saved above, and leaves the others as they read.
+        unsafe {
+            rustix::mm::madvise(base.cast(), count * page, rustix::mm::Advice::LinuxDontNeed)?;
+        }
+        Ok(Snapshot {
+            pages: written.into_boxed_slice(),
+            compressed,
+            page,
+        })
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+impl PageMap {
+    pub(crate) fn open() -> io::Result<PageMap> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "hibernation reads /proc/self/pagemap, which only Linux has",
+        ))
+    }
+
+    pub(crate) fn hibernate(&self, _memory: &mut [u8]) -> io::Result<Snapshot> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "hibernation needs Linux",
+        ))
+    }
+}
+
+impl Snapshot {
+    /// Writes the saved pages back into `memory`, the memory they were
+    /// taken of. A saved page of zeros is written only if the page reads
+    /// otherwise now, so that pages that were only read stay unallocated.
+    pub(crate) fn restore(&self, memory: &mut [u8]) -> Result<(), Error> {
+        let (snapshot, page) = (self, self.page);
+        let broken = |what: &str| {
+            Error::new(
+                ErrorKind::Remote,
+                format!("cannot wake a hibernated instance: {what}"),
+            )
+        };
+        let mut raw = vec![0u8; snapshot.pages.len() * page];
+        let n = lz4_flex::block::decompress_into(&snapshot.compressed, &mut raw)
+            .map_err(|e| broken(&e.to_string()))?;
+        if n != raw.len() {
+            return Err(broken("its snapshot is short"));
+        }
+        for (saved, &index) in raw.chunks_exact(page).zip(snapshot.pages.iter()) {
+            let now = memory
+                .get_mut(index as usize * page..)
+                .and_then(|rest| rest.get_mut(..page))
+                .ok_or_else(|| broken("its memory shrank"))?;
+            if saved.iter().any(|&b| b != 0) || now.iter().any(|&b| b != 0) {
+                now.copy_from_slice(saved);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+#[allow(unsafe_code)]
+mod tests {
+    use super::PageMap;
+
+    /// The pages of `memory` that hold memory of their own: present and
+    /// mapped only here (not the shared zero page, not a file's page).
+    fn own_pages(map: &PageMap, memory: &[u8]) -> Vec<usize> {
+        use std::os::unix::fs::FileExt;
+        let first = memory.as_ptr() as usize / map.page;
+        let mut entries = vec![0u8; 8 * (memory.len() / map.page)];
+        map.file
+            .read_exact_at(&mut entries, (first * 8) as u64)
+            .expect("reads the page map");
+        entries
+            .chunks_exact(8)
+            .map(|e| u64::from_ne_bytes(e.try_into().unwrap()))
+            .enumerate()
+            .filter(|(_, e)| e >> 63 & 1 == 1 && e >> 61 & 1 == 0 && e >> 56 & 1 == 1)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// How many pages of `memory` are mapped at all.
+    fn mapped_pages(map: &PageMap, memory: &[u8]) -> usize {
+        use std::os::unix::fs::FileExt;
+        let first = memory.as_ptr() as usize / map.page;
+        let mut entries = vec![0u8; 8 * (memory.len() / map.page)];
+        map.file
+            .read_exact_at(&mut entries, (first * 8) as u64)
+            .expect("reads the page map");
+        entries
+            .chunks_exact(8)
+            .filter(|e| u64::from_ne_bytes((*e).try_into().unwrap()) >> 63 & 1 == 1)
+            .count()
+    }
+
+    /// A private mapping of `pages` pages: the first `image` from a file of
+    /// known bytes (as wasmtime maps a module's memory image), the rest
+    /// anonymous.
+    struct Mapping {
+        ptr: *mut u8,
+        len: usize,
+    }
+
+    impl Mapping {
+        fn new(pages: usize, image: &[u8]) -> Mapping {
+            use rustix::mm::{MapFlags, ProtFlags};
+            let page = rustix::param::page_size();
+            let len = pages * page;
+            // SAFETY: a fresh anonymous mapping, then a file mapped over its
+            // start: nothing else refers to either.
+            unsafe {
+                let ptr = rustix::mm::mmap_anonymous(
+                    std::ptr::null_mut(),
+                    len,
+                    ProtFlags::READ | ProtFlags::WRITE,
+                    MapFlags::PRIVATE,
+                )
+                .expect("mmap");
+                if !image.is_empty() {
+                    let file = tempfile::tempfile().expect("a file");
+                    std::io::Write::write_all(&mut &file, image).expect("writes");
+                    rustix::mm::mmap(
+                        ptr,
+                        image.len(),
+                        ProtFlags::READ | ProtFlags::WRITE,
+                        MapFlags::PRIVATE | MapFlags::FIXED,
+                        &file,
+                        0,
+                    )
+                    .expect("maps the file");
+                }
+                Mapping {
+                    ptr: ptr.cast(),
+                    len,
+                }
+            }
+        }
+
+        fn bytes(&mut self) -> &mut [u8] {
+            // SAFETY: the mapping lives as long as `self`, which this
+            // borrows mutably.
+            unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+        }
+    }
+
+    impl Drop for Mapping {
+        fn drop(&mut self) {
+            // SAFETY: unmapping what `new` mapped; nothing borrows it now.
+            unsafe {
+                let _ = rustix::mm::munmap(self.ptr.cast(), self.len);
+            }
+        }
+    }
+
+    #[test]
+    fn a_hibernated_memory_reads_the_same_after_waking_and_holds_no_pages_in_between() {
+        let map = PageMap::open().expect("the page map");
+        let page = map.page;
+        // Four pages of image, twelve anonymous.
+        let image: Vec<u8> = (0..4 * page).map(|i| (i % 251) as u8).collect();
+        let mut mapping = Mapping::new(16, &image);
+        let memory = mapping.bytes();
+        // Pages 0 and 1 of the image read only; page 2 written; page 5
+        // written, page 6 only read (the shared zero page), page 9 written
+        // with zeros over zeros, page 15 written at its last byte.
+        let mut sum = 0u64;
+        for at in [0, page, 6 * page] {
+            sum += u64::from(memory[at]);
+        }
+        std::hint::black_box(sum);
+        let mut before = image.clone();
+        before.resize(16 * page, 0);
+        for bytes in [&mut *memory, &mut before[..]] {
+            bytes[2 * page + 17] = 0xaa;
+            bytes[5 * page..6 * page].fill(0x55);
+            bytes[9 * page..10 * page].fill(0);
+            bytes[16 * page - 1] = 1;
+        }
+        assert_eq!(own_pages(&map, memory), [2, 5, 9, 15]);
+
+        let snapshot = map.hibernate(memory).expect("hibernates");
+        // The zero page that page 6 read is saved too: it is anonymous, and
+        // its zeros compress to nothing.
+        assert_eq!(&*snapshot.pages, &[2, 5, 6, 9, 15]);
+        assert!(
+            snapshot.kept_bytes() < 2 * page,
+            "five pages, mostly repeats, kept in {} bytes",
+            snapshot.kept_bytes()
+        );
+        assert_eq!(mapped_pages(&map, memory), 0, "every page went back");
+
+        snapshot.restore(memory).expect("wakes");
+        assert!(memory == before, "the memory reads as before");
+        // The pages written with something other than zeros hold memory
+        // again; those of zeros read as zeros without any.
+        assert_eq!(own_pages(&map, memory), [2, 5, 15]);
+
+        // Again, now that every page has been read (the comparison above
+        // mapped the zero page wherever the memory is anonymous).
+        let again = map.hibernate(memory).expect("hibernates");
+        assert_eq!(
+            again.pages.len(),
+            13,
+            "all but the three image pages never written"
+        );
+        assert!(again.kept_bytes() < 2 * page, "{}", again.kept_bytes());
+        again.restore(memory).expect("wakes");
+        assert!(memory == before, "the memory reads as before, twice");
+    }
+
+    #[test]
+    fn a_corrupt_snapshot_is_an_error_not_a_panic() {
+        let map = PageMap::open().expect("the page map");
+        let mut mapping = Mapping::new(2, &[]);
+        let memory = mapping.bytes();
+        memory[3] = 7;
+        let mut snapshot = map.hibernate(memory).expect("hibernates");
+        snapshot.compressed = vec![0xff; 3].into_boxed_slice();
+        let err = snapshot.restore(memory).unwrap_err();
+        assert!(err.to_string().contains("cannot wake"), "{err}");
+    }
+}

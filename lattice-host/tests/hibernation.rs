@@ -1,0 +1,191 @@
+//! Hibernation of idle instances (`HostOptions::hibernate_after`): an
+//! instance gives its memory's pages back and gets them back at its next
+//! call with every byte of its state, inline or on fibers, and calls that
+//! race the sweeper see one state, never a fresh instance's.
+
+#![cfg(target_os = "linux")]
+
+mod support;
+
+use std::time::Duration;
+
+use lattice::codec;
+use lattice_host::{ActorLimits, Call, Host};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Serialize)]
+struct NoArgs {}
+
+#[derive(Serialize)]
+struct Data {
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+/// A host whose instances hibernate once idle for `after`.
+fn host(after: Duration) -> Host {
+    support::init_tracing();
+    Host::new(support::options().hibernate_after(Some(after))).expect("a host")
+}
+
+async fn call<A: Serialize, R: DeserializeOwned>(
+    host: &Host,
+    actor: &str,
+    contract: &str,
+    method: &str,
+    args: &A,
+) -> R {
+    let payload = codec::encode(args).unwrap();
+    let reply = host
+        .invoke(Call::new(actor, contract, method, &payload))
+        .await
+        .unwrap_or_else(|e| panic!("{actor}.{method}: {e}"));
+    codec::decode(&reply).unwrap()
+}
+
+/// Waits until `n` instances of `actor` hibernate (at most 10 s).
+async fn until_hibernating(host: &Host, actor: &str, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while host.hibernating_instances(actor) != Some(n) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{actor}: {:?} hibernating, not {n}",
+            host.hibernating_instances(actor)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Bytes that compress badly: an xorshift stream.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn fnv1a(chunks: &[Vec<u8>]) -> u64 {
+    chunks
+        .iter()
+        .flatten()
+        .fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+#[tokio::test]
+async fn a_hibernating_instance_wakes_with_its_state() {
+    let host = host(Duration::from_millis(50));
+    let one = ActorLimits::new().max_instances(1);
+    support::start(&host, "hostile", "lattice-test-hostile", one.clone()).await;
+    // An actor whose calls run on fibers (its `sleep` waits on the host).
+    support::start(&host, "idle", "lattice-test-idle", one).await;
+
+    // Noise over many pages of the heap, and pages of zeros and of ones.
+    let chunks = vec![
+        noise(1, 300 << 10),
+        vec![0; 64 << 10],
+        noise(2, 5_000),
+        vec![1; 200 << 10],
+    ];
+    for chunk in &chunks {
+        let _: u64 = call(
+            &host,
+            "hostile",
+            "hostile",
+            "stash",
+            &Data {
+                data: chunk.clone(),
+            },
+        )
+        .await;
+    }
+    let count: u64 = call(&host, "hostile", "hostile", "count", &NoArgs {}).await;
+    assert_eq!(count, 1);
+    let slept: u64 = call(
+        &host,
+        "idle",
+        "idle",
+        "sleep",
+        &serde_json::json!({"ms": 1}),
+    )
+    .await;
+    assert_eq!(slept, 1);
+
+    until_hibernating(&host, "hostile", 1).await;
+    until_hibernating(&host, "idle", 1).await;
+    let inventory = host.inventory();
+    assert!(
+        inventory
+            .actors
+            .iter()
+            .all(|a| a.hibernating_instances == 1 && a.idle_instances == 1),
+        "{inventory:?}"
+    );
+    let stats = host.stats();
+    assert!(stats.hibernations >= 2, "{stats:?}");
+    assert_eq!(stats.wakes, 0);
+
+    // Every byte is back, and the instance goes on from where it was.
+    let digest: u64 = call(&host, "hostile", "hostile", "digest", &NoArgs {}).await;
+    assert_eq!(digest, fnv1a(&chunks));
+    let count: u64 = call(&host, "hostile", "hostile", "count", &NoArgs {}).await;
+    assert_eq!(count, 2, "the same instance, not a fresh one");
+    let slept: u64 = call(
+        &host,
+        "idle",
+        "idle",
+        "sleep",
+        &serde_json::json!({"ms": 1}),
+    )
+    .await;
+    assert_eq!(slept, 1);
+    assert!(host.stats().wakes >= 2, "{:?}", host.stats());
+
+    // And again: a woken instance hibernates and wakes as often as it idles.
+    until_hibernating(&host, "hostile", 1).await;
+    let digest: u64 = call(&host, "hostile", "hostile", "digest", &NoArgs {}).await;
+    assert_eq!(digest, fnv1a(&chunks));
+}
+
+#[tokio::test]
+async fn calls_racing_the_sweeper_see_one_state() {
+    // Instances idle for a millisecond hibernate, the sweeper looks every
+    // 10 ms: calls a few milliseconds apart often find their instance
+    // asleep, or being put to sleep.
+    let host = host(Duration::from_millis(1));
+    let one = ActorLimits::new().max_instances(1);
+    support::start(&host, "hostile", "lattice-test-hostile", one).await;
+    let callers: Vec<_> = (0..4u64)
+        .map(|caller| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for i in 0..80u64 {
+                    let count: u64 = call(&host, "hostile", "hostile", "count", &NoArgs {}).await;
+                    seen.push(count);
+                    // 0 to 6 ms apart.
+                    let pause = (caller * 7 + i * 3) % 7;
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for caller in callers {
+        seen.extend(caller.await.unwrap());
+    }
+    // One instance, one count: each call saw the state the one before it
+    // left, whether it found the instance awake or woke it.
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=320).collect::<Vec<u64>>());
+    let stats = host.stats();
+    assert!(stats.hibernations > 0 && stats.wakes > 0, "{stats:?}");
+}
