@@ -200,8 +200,13 @@ fn the_cli_drives_a_lattice_of_two_hosts() {
     let with = |args: &[&str]| -> Vec<String> {
         args.iter().chain(&common).map(|s| s.to_string()).collect()
     };
-    let mut a = Up::spawn(h, &with(&["--host-id", "a", "--label", "zone=eu"]));
-    let mut b = Up::spawn(h, &with(&["--host-id", "b"]));
+    // Instances idle for 300 ms hibernate (checked below).
+    let up = |id: &str, more: &[&str]| {
+        let args = [&["--host-id", id, "--hibernate-after", "300ms"][..], more].concat();
+        Up::spawn(h, &with(&args))
+    };
+    let mut a = up("a", &["--label", "zone=eu"]);
+    let mut b = up("b", &[]);
     assert_eq!(a.event()["host"], "a");
     assert_eq!(b.event()["host"], "b");
 
@@ -280,6 +285,24 @@ fn the_cli_drives_a_lattice_of_two_hosts() {
         json(h, &with(&["call", "counter", "counter.add", "[2]"])),
         7
     );
+    assert_eq!(json(h, &with(&["call", "counter", "get"])), 7);
+    // Left idle, the counter's instance hibernates; the next call wakes
+    // it with its count.
+    let hibernating = || {
+        json(h, &with(&["get", "inventory"]))
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|host| host["actors"].as_array().unwrap())
+            .filter(|a| a["name"] == "counter")
+            .map(|a| a["hibernating_instances"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while hibernating() == 0 {
+        assert!(std::time::Instant::now() < deadline, "never hibernated");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(json(h, &with(&["call", "counter", "get"])), 7);
     // The counter's own error type comes back as data.
     let checked = json(

@@ -30,10 +30,28 @@ pub(crate) struct UpArgs {
     /// Instance slots the pooling allocator reserves (also the most instances at once).
     #[arg(long, default_value_t = 1000)]
     pool_instances: u32,
+    /// How long an instance stays idle before it hibernates (gives its
+    /// memory's pages back, keeping what it wrote compressed; the next call
+    /// wakes it), or `off`.
+    #[arg(long, default_value = "30s", value_parser = duration_or_off, value_name = "DURATION|off")]
+    hibernate_after: HibernateAfter,
     /// Port of the local nats-server started when no NATS URL is given.
     /// Default: 4222, or a free port if that is taken.
     #[arg(long)]
     nats_port: Option<u16>,
+}
+
+/// `--hibernate-after`: a duration, or `off` (`None`).
+#[derive(Debug, Clone, Copy)]
+struct HibernateAfter(Option<Duration>);
+
+fn duration_or_off(s: &str) -> Result<HibernateAfter, String> {
+    match s {
+        "off" => Ok(HibernateAfter(None)),
+        _ => humantime::parse_duration(s)
+            .map(|d| HibernateAfter(Some(d)))
+            .map_err(|e| format!("{e}: expected a duration such as `30s`, or `off`")),
+    }
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -82,7 +100,8 @@ async fn serve(ctx: &Context, args: UpArgs, url: &str) -> anyhow::Result<()> {
         .lattice(&ctx.lattice)
         .heartbeat(args.heartbeat)
         .max_inflight(args.max_inflight)
-        .pool_instances(args.pool_instances);
+        .pool_instances(args.pool_instances)
+        .hibernate_after(args.hibernate_after.0);
     if let Some(id) = &args.host_id {
         options = options.host_id(id);
     }
