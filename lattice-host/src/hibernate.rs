@@ -73,7 +73,9 @@ pub(crate) struct Snapshot {
     /// Their indexes in the linear memory (in units of the system's page),
     /// ascending.
     pages: Box<[u32]>,
-    /// Their bytes, one page after the other, LZ4 block-compressed.
+    /// Their bytes, one page after the other, in LZ4 blocks of
+    /// [`PAGES_PER_BLOCK`] pages, each after its length (`u32`, little
+    /// endian): an instance that wrote much never needs a copy of it all.
     compressed: Box<[u8]>,
     /// The system's page size.
     page: usize,
@@ -93,6 +95,9 @@ pub(crate) struct PageMap {
     file: std::fs::File,
     page: usize,
 }
+
+/// The pages compressed together: 256 KiB of 4 KiB pages.
+const PAGES_PER_BLOCK: usize = 64;
 
 /// Pagemap entries read at once: 4 KiB of entries, 2 MiB of memory.
 #[cfg(target_os = "linux")]
@@ -149,11 +154,24 @@ impl PageMap {
                 }
             }
         }
-        let mut raw = Vec::with_capacity(written.len() * page);
-        for &index in &written {
-            raw.extend_from_slice(&memory[index as usize * page..][..page]);
+        let mut compressed = Vec::new();
+        let mut raw = Vec::with_capacity(written.len().min(PAGES_PER_BLOCK) * page);
+        for block in written.chunks(PAGES_PER_BLOCK) {
+            raw.clear();
+            for &index in block {
+                raw.extend_from_slice(&memory[index as usize * page..][..page]);
+            }
+            let at = compressed.len();
+            compressed.resize(
+                at + 4 + lz4_flex::block::get_maximum_output_size(raw.len()),
+                0,
+            );
+            let len = lz4_flex::block::compress_into(&raw, &mut compressed[at + 4..])
+                .map_err(io::Error::other)?;
+            compressed.truncate(at + 4 + len);
+            let len = u32::try_from(len).map_err(io::Error::other)?;
+            compressed[at..at + 4].copy_from_slice(&len.to_le_bytes());
         }
-        let compressed = lz4_flex::block::compress(&raw).into_boxed_slice();
         // SAFETY: the range is `memory`'s whole pages, which this function
         // borrows exclusively: no reference into it outlives the call. On
         // a private mapping (wasmtime maps linear memories privately, and
@@ -164,7 +182,7 @@ impl PageMap {
         }
         Ok(Snapshot {
             pages: written.into_boxed_slice(),
-            compressed,
+            compressed: compressed.into_boxed_slice(),
             page,
         })
     }
@@ -199,19 +217,30 @@ impl Snapshot {
                 format!("cannot wake a hibernated instance: {what}"),
             )
         };
-        let mut raw = vec![0u8; snapshot.pages.len() * page];
-        let n = lz4_flex::block::decompress_into(&snapshot.compressed, &mut raw)
-            .map_err(|e| broken(&e.to_string()))?;
-        if n != raw.len() {
-            return Err(broken("its snapshot is short"));
-        }
-        for (saved, &index) in raw.chunks_exact(page).zip(snapshot.pages.iter()) {
-            let now = memory
-                .get_mut(index as usize * page..)
-                .and_then(|rest| rest.get_mut(..page))
-                .ok_or_else(|| broken("its memory shrank"))?;
-            if saved.iter().any(|&b| b != 0) || now.iter().any(|&b| b != 0) {
-                now.copy_from_slice(saved);
+        let mut raw = vec![0u8; snapshot.pages.len().min(PAGES_PER_BLOCK) * page];
+        let mut rest = &snapshot.compressed[..];
+        for block in snapshot.pages.chunks(PAGES_PER_BLOCK) {
+            let (len, after) = rest
+                .split_first_chunk::<4>()
+                .ok_or_else(|| broken("its snapshot is cut short"))?;
+            let (data, after) = after
+                .split_at_checked(u32::from_le_bytes(*len) as usize)
+                .ok_or_else(|| broken("its snapshot is cut short"))?;
+            rest = after;
+            let raw = &mut raw[..block.len() * page];
+            let n =
+                lz4_flex::block::decompress_into(data, raw).map_err(|e| broken(&e.to_string()))?;
+            if n != raw.len() {
+                return Err(broken("a block of its snapshot is short"));
+            }
+            for (saved, &index) in raw.chunks_exact(page).zip(block) {
+                let now = memory
+                    .get_mut(index as usize * page..)
+                    .and_then(|rest| rest.get_mut(..page))
+                    .ok_or_else(|| broken("its memory shrank"))?;
+                if saved.iter().any(|&b| b != 0) || now.iter().any(|&b| b != 0) {
+                    now.copy_from_slice(saved);
+                }
             }
         }
         Ok(())
@@ -371,14 +400,52 @@ mod tests {
     }
 
     #[test]
+    fn many_written_pages_are_saved_in_blocks_and_restored() {
+        let map = PageMap::open().expect("the page map");
+        let page = map.page;
+        let mut mapping = Mapping::new(200, &[]);
+        let memory = mapping.bytes();
+        // 150 pages of noise (three blocks), every fourth page of the rest
+        // written.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for byte in &mut memory[..150 * page] {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *byte = x as u8;
+        }
+        for index in (150..200).step_by(4) {
+            memory[index * page + index] = index as u8;
+        }
+        let before = memory.to_vec();
+        let snapshot = map.hibernate(memory).expect("hibernates");
+        assert_eq!(snapshot.pages.len(), 200, "the copy above read every page");
+        assert_eq!(mapped_pages(&map, memory), 0);
+        snapshot.restore(memory).expect("wakes");
+        assert!(memory == before, "every block back in place");
+        assert_eq!(own_pages(&map, memory).len(), 150 + 13);
+    }
+
+    #[test]
     fn a_corrupt_snapshot_is_an_error_not_a_panic() {
         let map = PageMap::open().expect("the page map");
         let mut mapping = Mapping::new(2, &[]);
         let memory = mapping.bytes();
         memory[3] = 7;
         let mut snapshot = map.hibernate(memory).expect("hibernates");
-        snapshot.compressed = vec![0xff; 3].into_boxed_slice();
-        let err = snapshot.restore(memory).unwrap_err();
-        assert!(err.to_string().contains("cannot wake"), "{err}");
+        let good = snapshot.compressed.clone();
+        // Cut short, a length past the end, a block that is not LZ4.
+        for bad in [
+            &good[..3],
+            &[0xff, 0xff, 0, 0, 1][..],
+            &[3, 0, 0, 0, 0xff, 0xff, 0xff][..],
+        ] {
+            snapshot.compressed = bad.into();
+            let err = snapshot.restore(memory).unwrap_err();
+            assert!(err.to_string().contains("cannot wake"), "{err}");
+        }
+        snapshot.compressed = good;
+        snapshot.restore(memory).expect("wakes");
+        assert_eq!(memory[3], 7);
     }
 }
