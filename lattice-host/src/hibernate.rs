@@ -52,8 +52,11 @@ impl Sweeper {
                 // Until the host drops its sender (or sends, which it
                 // never does).
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    // Not yet, while the host is being built (the thread
+                    // starts inside `Arc::new_cyclic`); the host's drop
+                    // ends the loop through the channel.
                     let Some(host) = host.upgrade() else {
-                        break;
+                        continue;
                     };
                     if let Some(cutoff) = Instant::now().checked_sub(after) {
                         for actor in host.actors_snapshot() {
@@ -99,23 +102,65 @@ pub(crate) struct PageMap {
 /// The pages compressed together: 256 KiB of 4 KiB pages.
 const PAGES_PER_BLOCK: usize = 64;
 
+/// The most written memory an instance saves when it hibernates: one that
+/// wrote more stays awake (its snapshot would take as long to make, and
+/// for a while as much memory again).
+const MAX_SAVED: usize = 64 << 20;
+
 /// Pagemap entries read at once: 4 KiB of entries, 2 MiB of memory.
 #[cfg(target_os = "linux")]
 const ENTRIES_AT_ONCE: usize = 512;
 
 #[cfg(target_os = "linux")]
 impl PageMap {
-    /// Opens `/proc/self/pagemap`.
+    /// Opens `/proc/self/pagemap`, and checks that it tells a written
+    /// page from one given back (some sandboxes report nothing present,
+    /// which would lose every instance's state).
+    #[allow(unsafe_code)]
     pub(crate) fn open() -> io::Result<PageMap> {
-        Ok(PageMap {
+        use rustix::mm::{MapFlags, ProtFlags};
+        let map = PageMap {
             file: std::fs::File::open("/proc/self/pagemap")?,
             page: rustix::param::page_size(),
-        })
+        };
+        // SAFETY: a fresh private anonymous page, written, read through
+        // the page map, and unmapped; nothing else refers to it.
+        let (written, given_back) = unsafe {
+            let ptr = rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                map.page,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+            )?;
+            ptr.cast::<u8>().write_volatile(1);
+            let written = map.entry(ptr.cast());
+            let given_back = rustix::mm::madvise(ptr, map.page, rustix::mm::Advice::LinuxDontNeed)
+                .map_err(io::Error::from)
+                .and_then(|()| map.entry(ptr.cast()));
+            let _ = rustix::mm::munmap(ptr, map.page);
+            (written?, given_back?)
+        };
+        if !written.is_written() || given_back.is_written() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "/proc/self/pagemap does not tell which pages were written",
+            ));
+        }
+        Ok(map)
+    }
+
+    /// The page map's entry for the page at `at`.
+    fn entry(&self, at: *const u8) -> io::Result<Entry> {
+        use std::os::unix::fs::FileExt;
+        let mut entry = [0u8; 8];
+        self.file
+            .read_exact_at(&mut entry, (at as usize / self.page * 8) as u64)?;
+        Ok(Entry(u64::from_ne_bytes(entry)))
     }
 
     /// Saves the pages of `memory` written since it was mapped, then gives
-    /// every page of it back to the system. On an error `memory` is as it
-    /// was.
+    /// every page of it back to the system. On an error `memory` reads as
+    /// it did.
     #[allow(unsafe_code)]
     pub(crate) fn hibernate(&self, memory: &mut [u8]) -> io::Result<Snapshot> {
         use std::os::unix::fs::FileExt;
@@ -140,19 +185,22 @@ impl PageMap {
             self.file
                 .read_exact_at(entries, ((first + start) * 8) as u64)?;
             for (i, entry) in entries.chunks_exact(8).enumerate() {
-                let entry = u64::from_ne_bytes(entry.try_into().unwrap_or_default());
-                let (present, swapped, file) = (
-                    entry >> 63 & 1 == 1,
-                    entry >> 62 & 1 == 1,
-                    entry >> 61 & 1 == 1,
-                );
-                if swapped || (present && !file) {
+                if Entry(u64::from_ne_bytes(entry.try_into().unwrap_or_default())).is_written() {
                     let index = u32::try_from(start + i).map_err(|_| {
                         io::Error::new(io::ErrorKind::Unsupported, "a linear memory of 2^32 pages")
                     })?;
                     written.push(index);
                 }
             }
+        }
+        let refused = |why: &str| io::Error::other(format!("it stays awake: {why}"));
+        let saved = written.len() * page;
+        if saved > MAX_SAVED {
+            return Err(refused(&format!(
+                "it wrote {} MiB of its memory, more than the {} MiB a snapshot takes",
+                saved >> 20,
+                MAX_SAVED >> 20
+            )));
         }
         let mut compressed = Vec::new();
         let mut raw = Vec::with_capacity(written.len().min(PAGES_PER_BLOCK) * page);
@@ -162,29 +210,67 @@ impl PageMap {
                 raw.extend_from_slice(&memory[index as usize * page..][..page]);
             }
             let at = compressed.len();
-            compressed.resize(
-                at + 4 + lz4_flex::block::get_maximum_output_size(raw.len()),
-                0,
-            );
+            let room = 4 + lz4_flex::block::get_maximum_output_size(raw.len());
+            compressed
+                .try_reserve(room)
+                .map_err(|_| refused("no memory for its snapshot"))?;
+            compressed.resize(at + room, 0);
             let len = lz4_flex::block::compress_into(&raw, &mut compressed[at + 4..])
                 .map_err(io::Error::other)?;
             compressed.truncate(at + 4 + len);
             let len = u32::try_from(len).map_err(io::Error::other)?;
             compressed[at..at + 4].copy_from_slice(&len.to_le_bytes());
         }
+        // Hibernating saves memory only if what it wrote compresses.
+        if compressed.len() > saved / 8 * 7 {
+            return Err(refused(&format!(
+                "the {} KiB it wrote do not compress",
+                saved >> 10
+            )));
+        }
+        let snapshot = Snapshot {
+            pages: written.into_boxed_slice(),
+            compressed: compressed.into_boxed_slice(),
+            page,
+        };
         // SAFETY: the range is `memory`'s whole pages, which this function
         // borrows exclusively: no reference into it outlives the call. On
         // a private mapping (wasmtime maps linear memories privately, and
         // a `malloc`ed one is anonymous) the advice drops the written
         // pages, saved above, and leaves the others as they read.
-        unsafe {
-            rustix::mm::madvise(base.cast(), count * page, rustix::mm::Advice::LinuxDontNeed)?;
+        let given_back = unsafe {
+            rustix::mm::madvise(base.cast(), count * page, rustix::mm::Advice::LinuxDontNeed)
+        };
+        if let Err(e) = given_back {
+            // Linux advises one mapping after the other and stops at the
+            // first it refuses (a locked one): those before it were given
+            // back. The snapshot puts back what they held.
+            snapshot
+                .restore(memory)
+                .map_err(|e| io::Error::other(e.message().to_owned()))?;
+            return Err(e.into());
         }
-        Ok(Snapshot {
-            pages: written.into_boxed_slice(),
-            compressed: compressed.into_boxed_slice(),
-            page,
-        })
+        Ok(snapshot)
+    }
+}
+
+/// An entry of `/proc/self/pagemap`.
+#[cfg(target_os = "linux")]
+#[derive(Clone, Copy)]
+struct Entry(u64);
+
+#[cfg(target_os = "linux")]
+impl Entry {
+    /// Whether the page may read otherwise than its mapping gives it back
+    /// (zeros, or the file's page): present and anonymous (a private page,
+    /// or the shared zero page), or swapped out.
+    fn is_written(self) -> bool {
+        let (present, swapped, file) = (
+            self.0 >> 63 & 1 == 1,
+            self.0 >> 62 & 1 == 1,
+            self.0 >> 61 & 1 == 1,
+        );
+        swapped || (present && !file)
     }
 }
 
@@ -424,6 +510,55 @@ mod tests {
         snapshot.restore(memory).expect("wakes");
         assert!(memory == before, "every block back in place");
         assert_eq!(own_pages(&map, memory).len(), 150 + 13);
+    }
+
+    #[test]
+    fn a_refused_madvise_leaves_the_memory_as_it_read() {
+        let map = PageMap::open().expect("the page map");
+        let page = map.page;
+        let image: Vec<u8> = (0..4 * page).map(|i| (i % 13) as u8).collect();
+        let mut mapping = Mapping::new(16, &image);
+        let memory = mapping.bytes();
+        // Locked pages cannot be given back: `madvise` gives back the
+        // mappings before them, then fails.
+        // SAFETY: the last eight pages of the mapping, locked in place.
+        unsafe {
+            rustix::mm::mlock(memory[8 * page..].as_mut_ptr().cast(), 8 * page)
+                .expect("mlock (RLIMIT_MEMLOCK allows 32 KiB)");
+        }
+        let mut before = image.clone();
+        before.resize(16 * page, 0);
+        for bytes in [&mut *memory, &mut before[..]] {
+            bytes[2 * page] = 0xaa;
+            bytes[5 * page..6 * page].fill(0x55);
+            bytes[10 * page + 3] = 9;
+        }
+        let Err(err) = map.hibernate(memory) else {
+            panic!("hibernated over locked pages");
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        assert!(memory == before, "the pages given back were put back");
+    }
+
+    #[test]
+    fn memory_that_does_not_compress_stays_awake() {
+        let map = PageMap::open().expect("the page map");
+        let mut mapping = Mapping::new(8, &[]);
+        let memory = mapping.bytes();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for byte in memory.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *byte = x as u8;
+        }
+        let before = memory.to_vec();
+        let Err(err) = map.hibernate(memory) else {
+            panic!("hibernated noise");
+        };
+        assert!(err.to_string().contains("do not compress"), "{err}");
+        assert_eq!(own_pages(&map, memory).len(), 8, "nothing given back");
+        assert!(memory == before);
     }
 
     #[test]

@@ -847,6 +847,29 @@ impl Actor {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Puts an instance back among the idle ones (those that sleep, or
+    /// the warmest of those awake) after a call or the sweeper had it; or
+    /// drops it if the idle ones already reach the instance limit: the
+    /// limit was lowered while it was out (see [`Host::scale_actor`]).
+    fn put_back(&self, warm: Box<Warm>, asleep: bool) {
+        let limit = self.instances.load(Ordering::Relaxed) as usize;
+        let surplus = {
+            let mut idle = self.lock_idle();
+            if idle.len() >= limit {
+                Some(warm)
+            } else {
+                if asleep {
+                    idle.asleep.push(warm);
+                } else {
+                    idle.push(warm);
+                }
+                None
+            }
+        };
+        // Dropped outside the lock: it frees the instance's memory.
+        drop(surplus);
+    }
+
     /// Hibernates the instances idle since before `cutoff`, longest idle
     /// first. Each is taken out with a permit, as a call takes one, so that
     /// no call makes a fresh instance in its place meanwhile (an actor
@@ -863,14 +886,14 @@ impl Actor {
             match warm.hibernate(pages) {
                 Ok(_) => {
                     stats.hibernations.fetch_add(1, Ordering::Relaxed);
-                    self.lock_idle().asleep.push(warm);
+                    self.put_back(warm, true);
                 }
                 Err(e) => {
                     // Back as if just used, so that it is tried again only
                     // after as long idle.
                     tracing::debug!(actor = %self.name, error = %e, "an idle instance cannot hibernate");
                     warm.idle_since = Instant::now();
-                    self.lock_idle().push(warm);
+                    self.put_back(warm, false);
                 }
             }
             drop(permit);
@@ -1096,7 +1119,7 @@ impl HostInner {
         match outcome {
             Ok(reply) => {
                 warm.idle_since = ended;
-                actor.lock_idle().push(warm);
+                actor.put_back(warm, false);
                 reply
             }
             // The instance trapped or broke the ABI: it is dropped, and the

@@ -160,14 +160,23 @@ async fn calls_racing_the_sweeper_see_one_state() {
     // 10 ms: calls a few milliseconds apart often find their instance
     // asleep, or being put to sleep.
     let host = host(Duration::from_millis(1));
-    let one = ActorLimits::new().max_instances(1);
+    let one = ActorLimits::new().max_instances(1).max_payload(4 << 20);
     support::start(&host, "hostile", "lattice-test-hostile", one).await;
+    // 4 MiB of half noise, half zeros: each hibernation compresses it for
+    // some milliseconds, while calls arrive.
+    for seed in [3, 4] {
+        let mut data = noise(seed, 2 << 20);
+        for chunk in data.chunks_mut(128) {
+            chunk[64..].fill(0);
+        }
+        let _: u64 = call(&host, "hostile", "hostile", "stash", &Data { data }).await;
+    }
     let callers: Vec<_> = (0..4u64)
         .map(|caller| {
             let host = host.clone();
             tokio::spawn(async move {
                 let mut seen = Vec::new();
-                for i in 0..80u64 {
+                for i in 0..40u64 {
                     let count: u64 = call(&host, "hostile", "hostile", "count", &NoArgs {}).await;
                     seen.push(count);
                     // 0 to 6 ms apart.
@@ -185,7 +194,39 @@ async fn calls_racing_the_sweeper_see_one_state() {
     // One instance, one count: each call saw the state the one before it
     // left, whether it found the instance awake or woke it.
     seen.sort_unstable();
-    assert_eq!(seen, (1..=320).collect::<Vec<u64>>());
+    assert_eq!(seen, (1..=160).collect::<Vec<u64>>());
     let stats = host.stats();
     assert!(stats.hibernations > 0 && stats.wakes > 0, "{stats:?}");
+}
+
+#[tokio::test]
+async fn an_instance_out_while_its_limit_falls_is_dropped_when_it_comes_back() {
+    // Two instances busy (as with a call, or the sweeper), the limit
+    // lowered to one: one of them goes back to the idle list, the other is
+    // dropped.
+    let host = host(Duration::from_secs(30));
+    let two = ActorLimits::new().max_instances(2);
+    support::start(&host, "hostile", "lattice-test-hostile", two).await;
+    let sleeping: Vec<_> = (0..2)
+        .map(|_| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                let _: u64 = call(
+                    &host,
+                    "hostile",
+                    "hostile",
+                    "sleep",
+                    &serde_json::json!({"ms": 300}),
+                )
+                .await;
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(host.idle_instances("hostile"), Some(0), "both busy");
+    assert_eq!(host.scale_actor("hostile", 1).await.unwrap(), 2);
+    for call in sleeping {
+        call.await.unwrap();
+    }
+    assert_eq!(host.idle_instances("hostile"), Some(1));
 }
