@@ -851,6 +851,7 @@ impl Actor {
     /// the warmest of those awake) after a call or the sweeper had it; or
     /// drops it if the idle ones already reach the instance limit: the
     /// limit was lowered while it was out (see [`Host::scale_actor`]).
+    #[inline]
     fn put_back(&self, warm: Box<Warm>, asleep: bool) {
         let limit = self.instances.load(Ordering::Relaxed) as usize;
         let surplus = {
