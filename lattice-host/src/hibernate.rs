@@ -338,36 +338,29 @@ impl Snapshot {
 mod tests {
     use super::PageMap;
 
+    /// The page map's entries of `memory`'s pages.
+    fn entries(map: &PageMap, memory: &[u8]) -> Vec<u64> {
+        (0..memory.len() / map.page)
+            .map(|i| {
+                map.entry(memory[i * map.page..].as_ptr())
+                    .expect("reads the page map")
+                    .0
+            })
+            .collect()
+    }
+
     /// The pages of `memory` that hold memory of their own: present and
     /// mapped only here (not the shared zero page, not a file's page).
     fn own_pages(map: &PageMap, memory: &[u8]) -> Vec<usize> {
-        use std::os::unix::fs::FileExt;
-        let first = memory.as_ptr() as usize / map.page;
-        let mut entries = vec![0u8; 8 * (memory.len() / map.page)];
-        map.file
-            .read_exact_at(&mut entries, (first * 8) as u64)
-            .expect("reads the page map");
-        entries
-            .chunks_exact(8)
-            .map(|e| u64::from_ne_bytes(e.try_into().unwrap()))
-            .enumerate()
-            .filter(|(_, e)| e >> 63 & 1 == 1 && e >> 61 & 1 == 0 && e >> 56 & 1 == 1)
-            .map(|(i, _)| i)
-            .collect()
+        let own = |e: u64| e >> 63 & 1 == 1 && e >> 61 & 1 == 0 && e >> 56 & 1 == 1;
+        let entries = entries(map, memory).into_iter().enumerate();
+        entries.filter(|&(_, e)| own(e)).map(|(i, _)| i).collect()
     }
 
     /// How many pages of `memory` are mapped at all.
     fn mapped_pages(map: &PageMap, memory: &[u8]) -> usize {
-        use std::os::unix::fs::FileExt;
-        let first = memory.as_ptr() as usize / map.page;
-        let mut entries = vec![0u8; 8 * (memory.len() / map.page)];
-        map.file
-            .read_exact_at(&mut entries, (first * 8) as u64)
-            .expect("reads the page map");
-        entries
-            .chunks_exact(8)
-            .filter(|e| u64::from_ne_bytes((*e).try_into().unwrap()) >> 63 & 1 == 1)
-            .count()
+        let entries = entries(map, memory).into_iter();
+        entries.filter(|e| e >> 63 & 1 == 1).count()
     }
 
     /// A private mapping of `pages` pages: the first `image` from a file of
@@ -429,13 +422,30 @@ mod tests {
         }
     }
 
+    /// Fills `bytes` with an xorshift stream, which does not compress.
+    fn noise(mut x: u64, bytes: &mut [u8]) {
+        for byte in bytes {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *byte = x as u8;
+        }
+    }
+
+    /// Four pages of an image of known bytes, and a mapping of sixteen
+    /// pages that maps it first.
+    fn image_and_mapping(page: usize) -> (Vec<u8>, Mapping) {
+        let image: Vec<u8> = (0..4 * page).map(|i| (i % 251) as u8).collect();
+        let mapping = Mapping::new(16, &image);
+        (image, mapping)
+    }
+
     #[test]
     fn a_hibernated_memory_reads_the_same_after_waking_and_holds_no_pages_in_between() {
         let map = PageMap::open().expect("the page map");
         let page = map.page;
         // Four pages of image, twelve anonymous.
-        let image: Vec<u8> = (0..4 * page).map(|i| (i % 251) as u8).collect();
-        let mut mapping = Mapping::new(16, &image);
+        let (image, mut mapping) = image_and_mapping(page);
         let memory = mapping.bytes();
         // Pages 0 and 1 of the image read only; page 2 written; page 5
         // written, page 6 only read (the shared zero page), page 9 written
@@ -493,13 +503,7 @@ mod tests {
         let memory = mapping.bytes();
         // 150 pages of noise (three blocks), every fourth page of the rest
         // written.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for byte in &mut memory[..150 * page] {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *byte = x as u8;
-        }
+        noise(0x9e37_79b9_7f4a_7c15, &mut memory[..150 * page]);
         for index in (150..200).step_by(4) {
             memory[index * page + index] = index as u8;
         }
@@ -516,8 +520,7 @@ mod tests {
     fn a_refused_madvise_leaves_the_memory_as_it_read() {
         let map = PageMap::open().expect("the page map");
         let page = map.page;
-        let image: Vec<u8> = (0..4 * page).map(|i| (i % 13) as u8).collect();
-        let mut mapping = Mapping::new(16, &image);
+        let (image, mut mapping) = image_and_mapping(page);
         let memory = mapping.bytes();
         // Locked pages cannot be given back: `madvise` gives back the
         // mappings before them, then fails.
@@ -545,13 +548,7 @@ mod tests {
         let map = PageMap::open().expect("the page map");
         let mut mapping = Mapping::new(8, &[]);
         let memory = mapping.bytes();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for byte in memory.iter_mut() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *byte = x as u8;
-        }
+        noise(0x2545_f491_4f6c_dd1d, memory);
         let before = memory.to_vec();
         let Err(err) = map.hibernate(memory) else {
             panic!("hibernated noise");

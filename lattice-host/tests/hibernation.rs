@@ -44,6 +44,17 @@ async fn call<A: Serialize, R: DeserializeOwned>(
     codec::decode(&reply).unwrap()
 }
 
+/// `hostile.count`: the calls this instance served.
+async fn count(host: &Host) -> u64 {
+    call(host, "hostile", "hostile", "count", &NoArgs {}).await
+}
+
+/// `idle.sleep` for a millisecond, on a fiber.
+async fn sleep_1ms(host: &Host) {
+    let slept: u64 = call(host, "idle", "idle", "sleep", &serde_json::json!({"ms": 1})).await;
+    assert_eq!(slept, 1);
+}
+
 /// Waits until `n` instances of `actor` hibernate (at most 10 s).
 async fn until_hibernating(host: &Host, actor: &str, n: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -106,17 +117,8 @@ async fn a_hibernating_instance_wakes_with_its_state() {
         )
         .await;
     }
-    let count: u64 = call(&host, "hostile", "hostile", "count", &NoArgs {}).await;
-    assert_eq!(count, 1);
-    let slept: u64 = call(
-        &host,
-        "idle",
-        "idle",
-        "sleep",
-        &serde_json::json!({"ms": 1}),
-    )
-    .await;
-    assert_eq!(slept, 1);
+    assert_eq!(count(&host).await, 1);
+    sleep_1ms(&host).await;
 
     until_hibernating(&host, "hostile", 1).await;
     until_hibernating(&host, "idle", 1).await;
@@ -135,17 +137,8 @@ async fn a_hibernating_instance_wakes_with_its_state() {
     // Every byte is back, and the instance goes on from where it was.
     let digest: u64 = call(&host, "hostile", "hostile", "digest", &NoArgs {}).await;
     assert_eq!(digest, fnv1a(&chunks));
-    let count: u64 = call(&host, "hostile", "hostile", "count", &NoArgs {}).await;
-    assert_eq!(count, 2, "the same instance, not a fresh one");
-    let slept: u64 = call(
-        &host,
-        "idle",
-        "idle",
-        "sleep",
-        &serde_json::json!({"ms": 1}),
-    )
-    .await;
-    assert_eq!(slept, 1);
+    assert_eq!(count(&host).await, 2, "the same instance, not a fresh one");
+    sleep_1ms(&host).await;
     assert!(host.stats().wakes >= 2, "{:?}", host.stats());
 
     // And again: a woken instance hibernates and wakes as often as it idles.
@@ -177,8 +170,7 @@ async fn calls_racing_the_sweeper_see_one_state() {
             tokio::spawn(async move {
                 let mut seen = Vec::new();
                 for i in 0..40u64 {
-                    let count: u64 = call(&host, "hostile", "hostile", "count", &NoArgs {}).await;
-                    seen.push(count);
+                    seen.push(count(&host).await);
                     // 0 to 6 ms apart.
                     let pause = (caller * 7 + i * 3) % 7;
                     tokio::time::sleep(Duration::from_millis(pause)).await;
