@@ -105,6 +105,7 @@ const PAGES_PER_BLOCK: usize = 64;
 /// The most written memory an instance saves when it hibernates: one that
 /// wrote more stays awake (its snapshot would take as long to make, and
 /// for a while as much memory again).
+#[cfg(target_os = "linux")]
 const MAX_SAVED: usize = 64 << 20;
 
 /// Pagemap entries read at once: 4 KiB of entries, 2 MiB of memory.
