@@ -84,9 +84,10 @@ pub(crate) struct Snapshot {
     page: usize,
 }
 
+#[cfg(test)]
 impl Snapshot {
     /// The bytes the snapshot keeps on the heap.
-    pub(crate) fn kept_bytes(&self) -> usize {
+    fn kept_bytes(&self) -> usize {
         self.pages.len() * 4 + self.compressed.len()
     }
 }

@@ -885,7 +885,7 @@ impl Actor {
                 return;
             };
             match warm.hibernate(pages) {
-                Ok(_) => {
+                Ok(()) => {
                     stats.hibernations.fetch_add(1, Ordering::Relaxed);
                     self.put_back(warm, true);
                 }

@@ -1139,16 +1139,12 @@ impl Warm {
     }
 
     /// Gives the pages of its memory back to the system, keeping those it
-    /// wrote in a snapshot: the bytes the snapshot holds. On an error it
-    /// stays awake, as it was.
-    pub(crate) fn hibernate(&mut self, pages: &PageMap) -> std::io::Result<usize> {
-        if self.snapshot.is_some() {
-            return Ok(0);
+    /// wrote in a snapshot. On an error it stays awake, as it was.
+    pub(crate) fn hibernate(&mut self, pages: &PageMap) -> std::io::Result<()> {
+        if self.snapshot.is_none() {
+            self.snapshot = Some(pages.hibernate(self.memory.data_mut(&mut self.store))?);
         }
-        let snapshot = pages.hibernate(self.memory.data_mut(&mut self.store))?;
-        let kept = snapshot.kept_bytes();
-        self.snapshot = Some(snapshot);
-        Ok(kept)
+        Ok(())
     }
 
     /// Writes a hibernated instance's pages back: an error if its snapshot
