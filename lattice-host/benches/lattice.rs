@@ -317,12 +317,14 @@ fn mappings() -> usize {
 
 /// The modes that make one kind of call only, for profilers; never run by
 /// default.
-const PROFILE_MODES: [&str; 9] = [
+const PROFILE_MODES: [&str; 11] = [
     "profile",
     "profile-client",
     "profile-raw",
     "profile-raw-queue",
     "profile-invoke",
+    "profile-cold",
+    "profile-cold-raw",
     "profile-a2a",
     "profile-a2a-base",
     "profile-instantiate",
@@ -541,30 +543,14 @@ async fn run() {
         // (imports linked as traps, a pool of 8), on a fiber and
         // synchronously (as the host calls it since it runs inline): how
         // much of the cost after idle is the guest's call itself.
-        let bytes = std::fs::read(&echo_module).expect("the module");
-        let (engine, pre) = raw_pre::raw_pre(raw_pre::pooling_config(8, false), &bytes);
-        let mut store = wasmtime::Store::new(&engine, ());
-        let instance = pre
-            .instantiate_async(&mut store)
-            .await
-            .expect("instantiates");
-        let memory = instance
-            .get_memory(&mut store, lattice::abi::MEMORY)
-            .expect("memory");
-        let alloc = instance
-            .get_typed_func::<u32, u32>(&mut store, lattice::abi::ALLOC)
-            .expect("alloc");
-        let dispatch = instance
-            .get_typed_func::<(u32, u32, u32, u32, u64), u64>(&mut store, lattice::abi::DISPATCH)
-            .expect("dispatch");
-        let input = [&b"echoecho_bytes"[..], &args].concat();
-        let at = alloc.call_async(&mut store, 1024).await.expect("alloc");
-        let lens = (4, 10, args.len() as u32, 0);
+        let mut raw_dispatch = RawDispatch::new(&echo_module, &args).await;
         // The smallest wasm echo, one `memory.copy`, also straight through
         // wasmtime.
         let mut raw = raw_echo::RawEcho::new();
         let (small_in, mut small_out) = ([7u8; 64], [0u8; 64]);
-        // The four, one after another, each after the same idle time.
+        // The four, one after another, each after the same idle time. Each
+        // also pays for the call before it, into other code and another
+        // engine: compare `profile-cold`, which makes one kind of call.
         for idle_us in [0u64, 50, 200, 1000] {
             let mut samples: [Vec<Duration>; 4] = Default::default();
             for _ in 0..2000 {
@@ -577,17 +563,10 @@ async fn run() {
                         call().await.expect("echo");
                     } else if kind == 3 {
                         raw.call(&small_in, &mut small_out);
+                    } else if kind == 1 {
+                        raw_dispatch.call_on_fiber().await;
                     } else {
-                        memory
-                            .write(&mut store, at as usize, &input)
-                            .expect("writes");
-                        let params = (at, lens.0, lens.1, lens.2, lens.3);
-                        let packed = if kind == 1 {
-                            dispatch.call_async(&mut store, params).await
-                        } else {
-                            dispatch.call(&mut store, params)
-                        };
-                        std::hint::black_box(packed.expect("dispatches"));
+                        raw_dispatch.call();
                     }
                     taken.push(start.elapsed());
                 }
@@ -602,6 +581,81 @@ async fn run() {
                 us(smallest.0)
             );
         }
+    }
+    // For profilers, the two sides of `cold-invoke`'s gap one at a time:
+    // `Host::invoke` of echo (64 B), or the same actor's dispatch called
+    // raw and synchronously, each after 200 us idle. Alone, each measures
+    // far less than in `cold-invoke`, where the kinds take turns: a call
+    // pays for the one before it into other code. `LATTICE_BENCH_BETWEEN`
+    // puts one such call (and another 200 us idle) before each timed one:
+    // `raw` or `fiber` (the raw dispatch), `small` (the smallest wasm
+    // echo), `host` (`Host::invoke` of echo), `counter` (the host's
+    // `counter.get`), `touch` (writes a line in each 64 B of 1 MiB).
+    if asked_for("profile-cold") || asked_for("profile-cold-raw") {
+        let data = serde_bytes::ByteBuf::from(vec![7u8; 64]);
+        let args = lattice::codec::encode(&BTreeMap::from([("data", data)])).expect("encodes");
+        let mut raw_dispatch = RawDispatch::new(&echo_module, &args).await;
+        let host_side = asked_for("profile-cold");
+        let calls = profile_calls();
+        let mut samples = Vec::with_capacity(calls);
+        let between = std::env::var("LATTICE_BENCH_BETWEEN").unwrap_or_default();
+        if between == "counter" {
+            host.start_actor_file("counter", &counter_module, ActorLimits::new())
+                .await
+                .expect("starts");
+        }
+        let get =
+            lattice::codec::encode(&example_counter_contract::CounterGetArgs {}).expect("encodes");
+        let mut other = vec![0u8; 1 << 20];
+        let mut small = raw_echo::RawEcho::new();
+        let (small_in, mut small_out) = ([7u8; 64], [0u8; 64]);
+        for _ in 0..calls {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+            match between.as_str() {
+                "raw" => raw_dispatch.call(),
+                "fiber" => raw_dispatch.call_on_fiber().await,
+                "small" => small.call(&small_in, &mut small_out),
+                "counter" => {
+                    host.invoke(Call::new("counter", "counter", "get", &get))
+                        .await
+                        .expect("get");
+                }
+                "touch" => {
+                    for at in (0..other.len()).step_by(64) {
+                        other[at] = other[at].wrapping_add(1);
+                    }
+                }
+                "host" => {
+                    host.invoke(Call::new("echo", "echo", "echo_bytes", &args))
+                        .await
+                        .expect("echo");
+                }
+                _ => {}
+            }
+            if !between.is_empty() {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            let start = Instant::now();
+            if host_side {
+                host.invoke(Call::new("echo", "echo", "echo_bytes", &args))
+                    .await
+                    .expect("echo");
+            } else {
+                raw_dispatch.call();
+            }
+            samples.push(start.elapsed());
+        }
+        let (median, p99) = percentiles(samples);
+        let side = if host_side {
+            "Host::invoke"
+        } else {
+            "raw synchronous dispatch"
+        };
+        println!(
+            "{side} of echo after 200 us idle, {calls} calls: median {}, p99 {}",
+            us(median),
+            us(p99)
+        );
     }
     if asked_for("profile-a2a") || asked_for("profile-a2a-base") {
         for (name, module) in [("relay", &relay_module), ("counter", &counter_module)] {
@@ -1546,6 +1600,25 @@ async fn decompose(
         "raw, 2 headers",
         sequential_pair(n, raw, with_headers).await,
     );
+    let queued = || async {
+        client
+            .request("bench.queue", data.clone())
+            .await
+            .expect("reply");
+    };
+    median("raw, queue group", sequential_pair(n, raw, queued).await);
+    // What NATS alone makes of a lattice call's subject, queue group and
+    // prefixed payload: the stand-in answers it without a host.
+    let stand_in_raw = || async {
+        client
+            .request("lattice.bench.rpc.raw.echo.echo_bytes", prefixed.clone())
+            .await
+            .expect("reply");
+    };
+    median(
+        "raw client, call prefix, raw stand-in",
+        sequential_pair(n, raw, stand_in_raw).await,
+    );
     median(
         "lattice client, raw responder",
         sequential_pair(n, raw, lattice_client).await,
@@ -1555,4 +1628,65 @@ async fn decompose(
         sequential_pair(n, raw, lattice_host).await,
     );
     median("lattice echo", sequential_pair(n, raw, lattice_call).await);
+}
+
+/// The echo actor's `lattice_dispatch`, called straight through wasmtime
+/// (imports linked as traps, a pool of 8) with a request for
+/// `echo.echo_bytes` written into its memory first, as the host does.
+struct RawDispatch {
+    store: wasmtime::Store<()>,
+    memory: wasmtime::Memory,
+    dispatch: wasmtime::TypedFunc<(u32, u32, u32, u32, u64), u64>,
+    input: Vec<u8>,
+    params: (u32, u32, u32, u32, u64),
+}
+
+impl RawDispatch {
+    async fn new(module: &std::path::Path, args: &[u8]) -> RawDispatch {
+        let bytes = std::fs::read(module).expect("the module");
+        let (engine, pre) = raw_pre::raw_pre(raw_pre::pooling_config(8, false), &bytes);
+        let mut store = wasmtime::Store::new(&engine, ());
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .expect("instantiates");
+        let memory = instance
+            .get_memory(&mut store, lattice::abi::MEMORY)
+            .expect("memory");
+        let alloc = instance
+            .get_typed_func::<u32, u32>(&mut store, lattice::abi::ALLOC)
+            .expect("alloc");
+        let dispatch = instance
+            .get_typed_func::<(u32, u32, u32, u32, u64), u64>(&mut store, lattice::abi::DISPATCH)
+            .expect("dispatch");
+        let at = alloc.call_async(&mut store, 1024).await.expect("alloc");
+        let params = (at, 4, 10, u32::try_from(args.len()).expect("small"), 0);
+        RawDispatch {
+            store,
+            memory,
+            dispatch,
+            input: [&b"echoecho_bytes"[..], args].concat(),
+            params,
+        }
+    }
+
+    fn write(&mut self) {
+        self.memory
+            .write(&mut self.store, self.params.0 as usize, &self.input)
+            .expect("writes");
+    }
+
+    /// Synchronously, on the thread's stack.
+    fn call(&mut self) {
+        self.write();
+        let packed = self.dispatch.call(&mut self.store, self.params);
+        std::hint::black_box(packed.expect("dispatches"));
+    }
+
+    /// On a fiber.
+    async fn call_on_fiber(&mut self) {
+        self.write();
+        let packed = self.dispatch.call_async(&mut self.store, self.params).await;
+        std::hint::black_box(packed.expect("dispatches"));
+    }
 }
