@@ -548,9 +548,8 @@ async fn run() {
         // wasmtime.
         let mut raw = raw_echo::RawEcho::new();
         let (small_in, mut small_out) = ([7u8; 64], [0u8; 64]);
-        // The four, one after another, each after the same idle time. Each
-        // also pays for the call before it, into other code and another
-        // engine: compare `profile-cold`, which makes one kind of call.
+        // The four, one after another, each after the same idle time and
+        // a call of another kind (`profile-cold` makes one kind only).
         for idle_us in [0u64, 50, 200, 1000] {
             let mut samples: [Vec<Duration>; 4] = Default::default();
             for _ in 0..2000 {
@@ -584,10 +583,9 @@ async fn run() {
     }
     // For profilers, the two sides of `cold-invoke`'s gap one at a time:
     // `Host::invoke` of echo (64 B), or the same actor's dispatch called
-    // raw and synchronously, each after 200 us idle. Alone, each measures
-    // far less than in `cold-invoke`, where the kinds take turns: a call
-    // pays for the one before it into other code. `LATTICE_BENCH_BETWEEN`
-    // puts one such call (and another 200 us idle) before each timed one:
+    // raw and synchronously, each after 200 us idle, with no call of
+    // another kind between, as in `cold-invoke`. `LATTICE_BENCH_BETWEEN`
+    // puts one (and another 200 us idle) before each timed call:
     // `raw` or `fiber` (the raw dispatch), `small` (the smallest wasm
     // echo), `host` (`Host::invoke` of echo), `counter` (the host's
     // `counter.get`), `touch` (writes a line in each 64 B of 1 MiB).
@@ -630,7 +628,10 @@ async fn run() {
                         .await
                         .expect("echo");
                 }
-                _ => {}
+                "" => {}
+                unknown => panic!(
+                    "LATTICE_BENCH_BETWEEN: one of raw, fiber, small, host, counter, touch, not {unknown:?}"
+                ),
             }
             if !between.is_empty() {
                 tokio::time::sleep(Duration::from_micros(200)).await;
