@@ -360,6 +360,13 @@ async fn per_call<F: std::future::Future>(mut f: impl FnMut() -> F) -> Duration 
     started.elapsed() / u32::try_from(calls.max(1)).unwrap_or(u32::MAX)
 }
 
+/// The arguments of `echo.echo_bytes` with 64 bytes of data, as the
+/// generated client encodes them, for calls made with `Host::invoke`.
+fn echo_args_64() -> Vec<u8> {
+    let data = serde_bytes::ByteBuf::from(vec![7u8; 64]);
+    lattice::codec::encode(&BTreeMap::from([("data", data)])).expect("encodes")
+}
+
 fn bench_host(lattice: &str, id: &str, pool_instances: u32) -> Host {
     Host::new(bench_options(lattice, id, pool_instances)).expect("a host")
 }
@@ -507,8 +514,7 @@ async fn run() {
     // echo, and wasmtime's own instantiation of it from an `InstancePre`
     // (imports linked as traps), as in the criterion bench's rows.
     if asked_for("profile-invoke") {
-        let data = serde_bytes::ByteBuf::from(vec![7u8; 64]);
-        let args = lattice::codec::encode(&BTreeMap::from([("data", data)])).expect("encodes");
+        let args = echo_args_64();
         let call = || host.invoke(Call::new("echo", "echo", "echo_bytes", &args));
         let each = per_call(|| async { call().await.expect("echo") }).await;
         println!("echo.echo_bytes in process: {}", us(each));
@@ -517,8 +523,7 @@ async fn run() {
     // memory (as the NATS server and the client do between sequential
     // calls), and after the thread has slept (as a host between calls).
     if asked_for("cold-invoke") {
-        let data = serde_bytes::ByteBuf::from(vec![7u8; 64]);
-        let args = lattice::codec::encode(&BTreeMap::from([("data", data)])).expect("encodes");
+        let args = echo_args_64();
         let call = || host.invoke(Call::new("echo", "echo", "echo_bytes", &args));
         let mut other = vec![0u8; 8 << 20];
         for kib in [0usize, 512, 2048, 8192] {
@@ -590,10 +595,10 @@ async fn run() {
     // echo), `host` (`Host::invoke` of echo), `counter` (the host's
     // `counter.get`), `touch` (writes a line in each 64 B of 1 MiB).
     if asked_for("profile-cold") || asked_for("profile-cold-raw") {
-        let data = serde_bytes::ByteBuf::from(vec![7u8; 64]);
-        let args = lattice::codec::encode(&BTreeMap::from([("data", data)])).expect("encodes");
+        let args = echo_args_64();
         let mut raw_dispatch = RawDispatch::new(&echo_module, &args).await;
         let host_side = asked_for("profile-cold");
+        let echo = || host.invoke(Call::new("echo", "echo", "echo_bytes", &args));
         let calls = profile_calls();
         let mut samples = Vec::with_capacity(calls);
         let between = std::env::var("LATTICE_BENCH_BETWEEN").unwrap_or_default();
@@ -624,9 +629,7 @@ async fn run() {
                     }
                 }
                 "host" => {
-                    host.invoke(Call::new("echo", "echo", "echo_bytes", &args))
-                        .await
-                        .expect("echo");
+                    echo().await.expect("echo");
                 }
                 "" => {}
                 unknown => panic!(
@@ -638,9 +641,7 @@ async fn run() {
             }
             let start = Instant::now();
             if host_side {
-                host.invoke(Call::new("echo", "echo", "echo_bytes", &args))
-                    .await
-                    .expect("echo");
+                echo().await.expect("echo");
             } else {
                 raw_dispatch.call();
             }
@@ -750,7 +751,7 @@ async fn run() {
             us(raw_median),
             us(our_median),
             format!(
-                "+{:.1} us",
+                "{:+.1} us",
                 (our_median.as_secs_f64() - raw_median.as_secs_f64()) * 1e6
             ),
         );
@@ -843,8 +844,7 @@ async fn wake_cost(module: &std::path::Path, table: &mut Table) {
             .await
             .expect("echo");
     }
-    let data = serde_bytes::ByteBuf::from(vec![7u8; 64]);
-    let args = lattice::codec::encode(&BTreeMap::from([("data", data)])).expect("encodes");
+    let args = echo_args_64();
     let call = |host: &Host| {
         let (host, args) = (host.clone(), args.clone());
         async move {
@@ -872,7 +872,7 @@ async fn wake_cost(module: &std::path::Path, table: &mut Table) {
         us(awake_median),
         us(wake_median),
         format!(
-            "+{:.1} us",
+            "{:+.1} us",
             (wake_median.as_secs_f64() - awake_median.as_secs_f64()) * 1e6
         ),
     );
@@ -881,7 +881,7 @@ async fn wake_cost(module: &std::path::Path, table: &mut Table) {
         us(awake_p99),
         us(wake_p99),
         format!(
-            "+{:.1} us",
+            "{:+.1} us",
             (wake_p99.as_secs_f64() - awake_p99.as_secs_f64()) * 1e6
         ),
     );
@@ -1512,13 +1512,7 @@ async fn decompose(
         format!("{:016x}", <dyn Echo as lattice::Contract>::FINGERPRINT),
     );
     two.insert(lattice::headers::TIMEOUT_MS, "5000");
-    let args = bytes::Bytes::from(
-        lattice::codec::encode(&BTreeMap::from([(
-            "data",
-            serde_bytes::ByteBuf::from(vec![7u8; 64]),
-        )]))
-        .expect("encodes"),
-    );
+    let args = bytes::Bytes::from(echo_args_64());
     let before = mark();
     let rate = throughput(n, 64, || async {
         let request = async_nats::Request::new()
@@ -1592,7 +1586,7 @@ async fn decompose(
                 us(raw.0),
                 us(ours.0),
                 format!(
-                    "+{:.1} us",
+                    "{:+.1} us",
                     (ours.0.as_secs_f64() - raw.0.as_secs_f64()) * 1e6
                 ),
             );
