@@ -16,6 +16,12 @@
 //! | `lattice.{l}.ctl.host.{id}.update` | swap its module | [`UpdateRequest`] | [`ActorEntry`] |
 //! | `lattice.{l}.ctl.host.{id}.labels` | read or change labels | [`LabelsRequest`] (optional) | labels |
 //! | `lattice.{l}.ctl.host.{id}.stop_host` | stop the host | none | `{}` |
+//!
+//! The lattice-wide subjects take only the operations that read
+//! ([`LATTICE_WIDE_OPS`]); the others, sent there, get `unknown_method`
+//! naming the host's own subject. Every request with a reply subject gets a
+//! reply: a malformed body or header block, an unknown operation, a reply
+//! too large for the server, each a typed error.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -119,29 +125,90 @@ pub fn encode_module(bytes: &[u8]) -> String {
 
 /// The module a start or update request names: `path` on the host or
 /// `module` inline, exactly one of them.
-async fn load_module(path: Option<&str>, module: Option<&str>) -> Result<Vec<u8>, Error> {
+async fn load_module(
+    host: &Host,
+    path: Option<&str>,
+    module: Option<&str>,
+) -> Result<Vec<u8>, Error> {
     use base64::Engine as _;
+    let options = host.inner().options();
     match (path, module) {
-        (Some(path), None) => tokio::fs::read(path).await.map_err(|e| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("cannot read the actor module {path} on this host: {e}"),
-            )
-            .with_source(e)
-        }),
-        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Decode,
-                    format!("`module` is not valid base64: {e}"),
-                )
-            }),
+        (Some(path), None) => {
+            let path = in_module_dir(options.module_dir.as_deref(), path)?;
+            crate::module::read_file(&path, options.max_module_size).await
+        }
+        (None, Some(b64)) => {
+            // Base64 takes 4 bytes for every 3.
+            if b64.len() / 4 * 3 > options.max_module_size {
+                return Err(Error::new(
+                    ErrorKind::PayloadTooLarge,
+                    format!(
+                        "the module is about {} bytes; this host loads modules of at most {} bytes",
+                        b64.len() / 4 * 3,
+                        options.max_module_size
+                    ),
+                ));
+            }
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Decode,
+                        format!("`module` is not valid base64: {e}"),
+                    )
+                })
+        }
         _ => Err(Error::new(
             ErrorKind::Decode,
             "give exactly one of `path` (a module file on the host) and `module` (its bytes, base64)",
         )),
     }
+}
+
+/// Where `path` (relative to the module directory, or absolute inside it)
+/// is, if the host has a module directory and `path` stays inside it. The
+/// answer is the same whether or not a file outside exists, so that the
+/// control subjects tell nobody which files the host has.
+fn in_module_dir(dir: Option<&std::path::Path>, path: &str) -> Result<std::path::PathBuf, Error> {
+    use std::path::Component;
+    let Some(dir) = dir else {
+        return Err(Error::new(
+            ErrorKind::Unauthorized,
+            "this host reads no module files on a control request; send the module's bytes \
+             (`module`; `lattice start` does unless given --on-host), or start the host with \
+             a module directory (`lattice up --module-dir DIR`, HostOptions::module_dir)",
+        ));
+    };
+    let outside = || {
+        Error::new(
+            ErrorKind::Unauthorized,
+            format!(
+                "`path` must name a file inside this host's module directory, {}",
+                dir.display()
+            ),
+        )
+    };
+    let requested = std::path::Path::new(path);
+    let relative = if requested.is_absolute() {
+        requested.strip_prefix(dir).map_err(|_| outside())?
+    } else {
+        requested
+    };
+    if relative
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(outside());
+    }
+    let joined = dir.join(relative);
+    // Symbolic links inside the directory may not lead out of it.
+    let (Ok(real_dir), Ok(real)) = (dir.canonicalize(), joined.canonicalize()) else {
+        return Ok(joined); // not there: reading it says so
+    };
+    if !real.starts_with(&real_dir) {
+        return Err(outside());
+    }
+    Ok(real)
 }
 
 /// A request to change an actor's instance limit on a host.
@@ -344,6 +411,25 @@ async fn heartbeat(weak: Weak<HostInner>) {
     }
 }
 
+/// The operations of the lattice-wide subjects, `lattice.{l}.ctl.{op}`:
+/// those that only read. Whatever changes a host is sent to that host's own
+/// subject, so that NATS permissions can tell the two apart and one message
+/// never starts, updates or stops something on every host at once.
+pub const LATTICE_WIDE_OPS: [&str; 3] = ["ping", "inventory", "describe"];
+
+/// The operations of a host's own subjects, `lattice.{l}.ctl.host.{id}.{op}`.
+pub const HOST_OPS: [&str; 9] = [
+    "ping",
+    "inventory",
+    "describe",
+    "start",
+    "stop",
+    "scale",
+    "update",
+    "labels",
+    "stop_host",
+];
+
 async fn handle(inner: Arc<HostInner>, message: Message) {
     let Some(reply) = message.reply.clone() else {
         return;
@@ -351,30 +437,36 @@ async fn handle(inner: Arc<HostInner>, message: Message) {
     let Some(op) = message.subject.rsplit('.').next().map(str::to_owned) else {
         return;
     };
-    let host = Host::from_inner(inner);
-    if op == "stop_host" {
-        // From now on the host answers no other request.
-        host.inner().begin_stopping();
-    }
-    let result = run(&host, &op, &message.payload).await;
-    // Lattice-wide, only the hosts that run the actor answer a describe.
+    // `lattice.{l}.ctl.{op}`: four tokens; a host's own subject has six.
     let lattice_wide = message.subject.split('.').count() == 4;
-    if op == "describe" && lattice_wide && result.is_err() {
+    let host = Host::from_inner(inner);
+    let result = match crate::serve::header_block(&message) {
+        Err(e) => Err(e),
+        Ok(()) if lattice_wide && !LATTICE_WIDE_OPS.contains(&op.as_str()) => {
+            Err(not_lattice_wide(&host, &op))
+        }
+        Ok(()) => {
+            if op == "stop_host" {
+                // From now on the host answers no other request.
+                host.inner().begin_stopping();
+            }
+            run(&host, &op, &message.payload).await
+        }
+    };
+    // Lattice-wide, only the hosts that run the actor answer a describe;
+    // a request that is not valid gets its error from every host.
+    if op == "describe"
+        && lattice_wide
+        && result
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::NotFound)
+    {
         return;
     }
     let Some(connected) = host.inner().connected() else {
         return;
     };
-    let (headers, body) = match result {
-        Ok(body) => (HeaderMap::new(), body),
-        Err(e) => {
-            let mut headers = HeaderMap::new();
-            headers.insert(headers::STATUS, e.status().to_string());
-            let body = serde_json::json!({ "kind": e.kind().as_str(), "message": e.message() });
-            (headers, body)
-        }
-    };
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let (headers, bytes) = reply_body(result, connected.nats.max_payload());
     if let Err(e) = connected
         .nats
         .publish_with_headers(reply, headers, bytes.into())
@@ -382,8 +474,70 @@ async fn handle(inner: Arc<HostInner>, message: Message) {
     {
         tracing::warn!(error = %e, "cannot answer a control request");
     }
-    if op == "stop_host" {
+    if op == "stop_host" && !lattice_wide {
         host.shutdown().await;
+    }
+}
+
+/// The error for an operation sent to the lattice-wide subject that only a
+/// host's own subject takes (or that does not exist).
+fn not_lattice_wide(host: &Host, op: &str) -> Error {
+    if HOST_OPS.contains(&op) {
+        Error::new(
+            ErrorKind::UnknownMethod,
+            format!(
+                "`{op}` is sent to one host, on lattice.{}.ctl.host.{{host_id}}.{op}; the \
+                 lattice-wide control subjects take only {}",
+                host.inner().lattice(),
+                LATTICE_WIDE_OPS.join(", ")
+            ),
+        )
+    } else {
+        unknown_op(op)
+    }
+}
+
+fn unknown_op(op: &str) -> Error {
+    let shown: String = op.chars().take(64).collect();
+    Error::new(
+        ErrorKind::UnknownMethod,
+        format!(
+            "unknown control operation {shown:?}; the operations are {}",
+            HOST_OPS.join(", ")
+        ),
+    )
+}
+
+/// The headers and JSON body of a control reply; an error reply (the
+/// `Lattice-Status` header and `{kind, message}`) when the result is an
+/// error or too large for the server.
+fn reply_body(
+    result: Result<serde_json::Value, Error>,
+    max_payload: usize,
+) -> (HeaderMap, Vec<u8>) {
+    let error = |e: &Error| {
+        let mut headers = HeaderMap::new();
+        headers.insert(headers::STATUS, e.status().to_string());
+        let body = serde_json::json!({ "kind": e.kind().as_str(), "message": e.message() });
+        (headers, serde_json::to_vec(&body).unwrap_or_default())
+    };
+    match result {
+        Ok(body) => {
+            let bytes = serde_json::to_vec(&body).unwrap_or_default();
+            // Room for the reply subject and the headers, as the server counts them.
+            if bytes.len() + 1024 > max_payload {
+                return error(&Error::new(
+                    ErrorKind::PayloadTooLarge,
+                    format!(
+                        "the reply is {} bytes, more than the NATS server's max_payload of \
+                         {max_payload} allows",
+                        bytes.len()
+                    ),
+                ));
+            }
+            (HeaderMap::new(), bytes)
+        }
+        Err(e) => error(&e),
     }
 }
 
@@ -410,7 +564,8 @@ async fn run(host: &Host, op: &str, body: &[u8]) -> Result<serde_json::Value, Er
         "start" => {
             let request: StartRequest = parse(op, body)?;
             lattice::names::validate(lattice::names::NameKind::Actor, &request.name)?;
-            let module = load_module(request.path.as_deref(), request.module.as_deref()).await?;
+            let module =
+                load_module(host, request.path.as_deref(), request.module.as_deref()).await?;
             host.start_actor(&request.name, module, request.limits.apply())
                 .await?;
             json(serde_json::to_value(entry(host, &request.name)?))
@@ -423,7 +578,8 @@ async fn run(host: &Host, op: &str, body: &[u8]) -> Result<serde_json::Value, Er
         }
         "update" => {
             let request: UpdateRequest = parse(op, body)?;
-            let module = load_module(request.path.as_deref(), request.module.as_deref()).await?;
+            let module =
+                load_module(host, request.path.as_deref(), request.module.as_deref()).await?;
             host.update_actor(
                 &request.name,
                 module,
@@ -446,12 +602,7 @@ async fn run(host: &Host, op: &str, body: &[u8]) -> Result<serde_json::Value, Er
             json(serde_json::to_value(host.update_labels(request)?))
         }
         "stop_host" => Ok(serde_json::json!({})),
-        other => Err(Error::new(
-            ErrorKind::UnknownMethod,
-            format!(
-                "unknown control operation {other:?}; the operations are ping, inventory, describe, start, stop, scale, update, labels, stop_host"
-            ),
-        )),
+        other => Err(unknown_op(other)),
     }
 }
 

@@ -84,7 +84,7 @@ impl ControlClient {
         .map_err(|e| Error::new(ErrorKind::Encode, e.to_string()))?;
         let mut first = self.scatter("describe", body).await?;
         match tokio::time::timeout(self.wait, first.next()).await {
-            Ok(Some(message)) => decode(&message),
+            Ok(Some(message)) if !no_responders(&message) => decode(&message),
             _ => Err(Error::new(
                 ErrorKind::NoResponders,
                 format!(
@@ -188,8 +188,18 @@ impl ControlClient {
             .send_request(subject.clone(), request)
             .await
             .map_err(|e| {
+                if e.kind() == async_nats::RequestErrorKind::NoResponders {
+                    return Error::new(
+                        ErrorKind::NoResponders,
+                        format!(
+                            "no host answers on {subject}: is the host id right, and is it \
+                             up in lattice `{}`? (`lattice get hosts` lists them)",
+                            self.lattice
+                        ),
+                    )
+                    .with_source(e);
+                }
                 let kind = match e.kind() {
-                    async_nats::RequestErrorKind::NoResponders => ErrorKind::NoResponders,
                     async_nats::RequestErrorKind::TimedOut => ErrorKind::TimedOut,
                     async_nats::RequestErrorKind::MaxPayloadExceeded => ErrorKind::PayloadTooLarge,
                     _ => ErrorKind::Transport,
@@ -234,6 +244,9 @@ impl ControlClient {
                 deadline.min(tokio::time::Instant::now() + quiet)
             };
             match tokio::time::timeout_at(until, replies.next()).await {
+                // The server's own answer when no host listens: a lattice
+                // with no hosts has none to list.
+                Ok(Some(message)) if no_responders(&message) => break,
                 Ok(Some(message)) => all.push(decode(&message)?),
                 Ok(None) | Err(_) => break,
             }
@@ -242,8 +255,28 @@ impl ControlClient {
     }
 }
 
+/// Whether `message` is NATS's own status reply saying that nobody was
+/// subscribed to the request's subject.
+fn no_responders(message: &async_nats::Message) -> bool {
+    message.status == Some(async_nats::StatusCode::NO_RESPONDERS)
+}
+
 /// A control reply: its JSON body, or the typed error it carries.
 fn decode<T: DeserializeOwned>(message: &async_nats::Message) -> Result<T, Error> {
+    if let Some(status) = message.status {
+        // A status from the server itself (no responders, a timeout), not
+        // from a host: it has no body to read.
+        let kind = if no_responders(message) {
+            ErrorKind::NoResponders
+        } else {
+            ErrorKind::from_status(status.as_u16())
+        };
+        let what = message.description.as_deref().unwrap_or("no description");
+        return Err(Error::new(
+            kind,
+            format!("the NATS server answered with status {status} ({what})"),
+        ));
+    }
     let status = message
         .headers
         .as_ref()

@@ -582,4 +582,40 @@ mod tests {
         snapshot.restore(memory).expect("wakes");
         assert_eq!(memory[3], 7);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: std::env::var("LATTICE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000),
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Whatever bytes a snapshot holds, and whichever pages it names,
+        /// waking answers with the memory restored or an error.
+        #[test]
+        fn any_snapshot_wakes_or_says_why(
+            compressed in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            pages in proptest::collection::vec(0u32..8, 0..80),
+            keep_length in proptest::prelude::any::<bool>(),
+        ) {
+            let page = rustix::param::page_size();
+            let mut memory = vec![0u8; 4 * page];
+            let mut compressed = compressed;
+            if keep_length && compressed.len() >= 4 {
+                // A plausible length, so that LZ4 itself reads the block.
+                let len = (compressed.len() - 4) as u32;
+                compressed[..4].copy_from_slice(&len.to_le_bytes());
+            }
+            let mut pages = pages;
+            pages.sort_unstable();
+            let snapshot = super::Snapshot {
+                pages: pages.into(),
+                compressed: compressed.into(),
+                page,
+            };
+            if let Err(e) = snapshot.restore(&mut memory) {
+                proptest::prop_assert!(e.to_string().contains("cannot wake"), "{}", e);
+            }
+        }
+    }
 }

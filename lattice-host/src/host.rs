@@ -187,6 +187,9 @@ impl Idle {
 /// and wasmtime's frames below the call, and the host functions it calls.
 const INLINE_HOST_FRAMES: usize = 256 << 10;
 
+/// How long a shutdown waits for the NATS connection to send what it holds.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
+
 /// What [`Host::start_actor`] started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -271,8 +274,7 @@ impl Host {
     /// off), the linker with WASI and the lattice imports, and the epoch ticker
     /// that enforces deadlines.
     pub fn new(options: HostOptions) -> Result<Host, Error> {
-        validate(NameKind::Lattice, &options.lattice)?;
-        validate(NameKind::Host, &options.host_id)?;
+        options.check()?;
         let engine = engine::new_engine(&options)?;
         let linker = instance::linker(&engine, false)?;
         let inline_linker = instance::linker(&engine, true)?;
@@ -363,13 +365,15 @@ impl Host {
     /// Checks, compiles (or loads from the cache), links and instantiates a
     /// module once, reading its contracts; the instance stays warm.
     async fn load(&self, name: &str, module: Vec<u8>, limits: ActorLimits) -> Result<Actor, Error> {
-        if self.inner.options.pooling && limits.max_memory > self.inner.options.pool_memory {
+        limits.check(&self.inner.options)?;
+        let max_module = self.inner.options.max_module_size;
+        if module.len() > max_module {
             return Err(Error::new(
-                ErrorKind::LimitExceeded,
+                ErrorKind::PayloadTooLarge,
                 format!(
-                    "the actor's memory limit ({} bytes) exceeds the host's pooling slot ({} bytes); \
-                     lower ActorLimits::max_memory or raise HostOptions::pool_memory",
-                    limits.max_memory, self.inner.options.pool_memory
+                    "the module is {} bytes; this host loads modules of at most {max_module} \
+                     bytes (HostOptions::max_module_size, `lattice up --max-module-size`)",
+                    module.len()
                 ),
             ));
         }
@@ -479,12 +483,7 @@ impl Host {
     /// Raising it takes effect at once; lowering it retires instances as
     /// their calls finish. Returns the previous limit.
     pub async fn scale_actor(&self, name: &str, max_instances: u32) -> Result<u32, Error> {
-        if max_instances == 0 {
-            return Err(Error::new(
-                ErrorKind::LimitExceeded,
-                "an actor needs at least one instance; stop it to run none",
-            ));
-        }
+        crate::options::check_max_instances(max_instances)?;
         let actor = self.inner.actor(name).ok_or_else(|| not_running(name))?;
         let previous = actor.instances.swap(max_instances, Ordering::SeqCst);
         if max_instances > previous {
@@ -541,14 +540,7 @@ impl Host {
         limits: ActorLimits,
     ) -> Result<ActorInfo, Error> {
         validate(NameKind::Actor, name)?;
-        let path = path.as_ref();
-        let bytes = tokio::fs::read(path).await.map_err(|e| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("cannot read the actor module {}: {e}", path.display()),
-            )
-            .with_source(e)
-        })?;
+        let bytes = module::read_file(path.as_ref(), self.inner.options.max_module_size).await?;
         self.start_actor(name, bytes, limits).await
     }
 
@@ -639,7 +631,15 @@ impl Host {
         )
         .await;
         if let Some(connected) = self.inner.connected() {
-            let _ = connected.nats.flush().await;
+            // Bounded: with the server away, a flush waits for it forever.
+            if tokio::time::timeout(SHUTDOWN_FLUSH, connected.nats.flush())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "the NATS connection did not flush within {SHUTDOWN_FLUSH:?}; stopping without it"
+                );
+            }
         }
         self.inner.stopped.send_replace(true);
     }
@@ -734,13 +734,7 @@ impl Host {
         change: crate::control::LabelsRequest,
     ) -> Result<std::collections::BTreeMap<String, String>, Error> {
         for (key, value) in &change.set {
-            validate(NameKind::Event, key)?;
-            if value.len() > 256 {
-                return Err(Error::new(
-                    ErrorKind::LimitExceeded,
-                    format!("the value of label `{key}` is longer than 256 bytes"),
-                ));
-            }
+            crate::options::check_label(key, value)?;
         }
         let mut labels = self.inner.labels.write().unwrap_or_else(|e| e.into_inner());
         for key in &change.remove {

@@ -191,6 +191,96 @@ fn store(module: &Module, path: &Path) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// How long reading a module file may take.
+pub(crate) const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads the module file at `path`: a regular file (not a FIFO, a device or
+/// a directory) of at most `max` bytes, within [`READ_DEADLINE`].
+pub(crate) async fn read_file(path: &std::path::Path, max: usize) -> Result<Vec<u8>, Error> {
+    let shown = path.display().to_string();
+    let owned = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || read_regular(&owned, max));
+    match tokio::time::timeout(READ_DEADLINE, read).await {
+        Ok(Ok(result)) => result.map_err(|e| e.in_file(&shown)),
+        Ok(Err(e)) => Err(Error::new(
+            ErrorKind::Remote,
+            format!("the task reading {shown} failed: {e}"),
+        )),
+        Err(_) => Err(Error::new(
+            ErrorKind::TimedOut,
+            format!(
+                "reading the module {shown} took longer than {} s",
+                READ_DEADLINE.as_secs()
+            ),
+        )),
+    }
+}
+
+/// Why a module file could not be read, before the file's name is added.
+struct ReadError(ErrorKind, String, Option<std::io::Error>);
+
+impl ReadError {
+    fn in_file(self, path: &str) -> Error {
+        let error = Error::new(
+            self.0,
+            format!("cannot load the actor module {path}: {}", self.1),
+        );
+        match self.2 {
+            Some(source) => error.with_source(source),
+            None => error,
+        }
+    }
+}
+
+fn read_regular(path: &std::path::Path, max: usize) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read as _;
+    let io = |e: std::io::Error| {
+        let kind = match e.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::Unauthorized,
+            _ => ErrorKind::Transport,
+        };
+        ReadError(kind, e.to_string(), Some(e))
+    };
+    let not_regular = || {
+        ReadError(
+            ErrorKind::InvalidModule,
+            "not a regular file (a module is read from a file, never from a device, a FIFO or \
+             a directory)"
+                .to_owned(),
+            None,
+        )
+    };
+    let too_large = |len: u64| {
+        ReadError(
+            ErrorKind::PayloadTooLarge,
+            format!("it is {len} bytes; this host loads modules of at most {max} bytes"),
+            None,
+        )
+    };
+    // Checked before opening: opening a FIFO blocks until a writer comes.
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    if meta.len() > max as u64 {
+        return Err(too_large(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    // And again on what was opened, in case the path changed in between.
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(max));
+    file.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

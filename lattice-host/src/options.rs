@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lattice::{Error, ErrorKind};
+
 /// How a [`Host`](crate::Host) is set up. Builder with by-value setters;
 /// every default is documented on its setter.
 ///
@@ -27,6 +29,8 @@ pub struct HostOptions {
     pub(crate) heartbeat: Duration,
     pub(crate) labels: std::collections::BTreeMap<String, String>,
     pub(crate) hibernate_after: Option<Duration>,
+    pub(crate) module_dir: Option<PathBuf>,
+    pub(crate) max_module_size: usize,
 }
 
 impl Default for HostOptions {
@@ -47,6 +51,8 @@ impl Default for HostOptions {
             epoch_tick: Duration::from_millis(5),
             max_wasm_stack: 512 << 10,
             hibernate_after: Some(Duration::from_secs(30)),
+            module_dir: None,
+            max_module_size: 64 << 20,
         }
     }
 }
@@ -164,7 +170,7 @@ impl HostOptions {
     /// How many calls from NATS the host runs at once; beyond that it answers
     /// `overloaded` at once, so that callers retry elsewhere. Default: 1,024.
     pub fn max_inflight(mut self, n: usize) -> Self {
-        self.max_inflight = n.max(1);
+        self.max_inflight = n;
         self
     }
 
@@ -187,7 +193,81 @@ impl HostOptions {
         self.max_wasm_stack = bytes;
         self
     }
+
+    /// The directory from which control requests may name module files on
+    /// this host's disk (`start` or `update` with `path`): regular files
+    /// inside it only, read with a deadline and up to
+    /// [`max_module_size`](Self::max_module_size). `None` refuses every
+    /// such request with `unauthorized`, so that whoever can reach the
+    /// control subjects can neither read the host's files nor learn which
+    /// exist; modules then travel in the request. The host's own program
+    /// ([`Host::start_actor_file`](crate::Host::start_actor_file)) is not
+    /// bound by it. Default: `None`.
+    pub fn module_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.module_dir = dir;
+        self
+    }
+
+    /// The largest module in bytes this host loads, by any path: bytes,
+    /// a file, a control request. Default: 64 MiB.
+    pub fn max_module_size(mut self, bytes: usize) -> Self {
+        self.max_module_size = bytes;
+        self
+    }
+
+    /// Checks every option that has a range, naming the option.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        lattice::names::validate(lattice::names::NameKind::Lattice, &self.lattice)?;
+        lattice::names::validate(lattice::names::NameKind::Host, &self.host_id)?;
+        for (key, value) in &self.labels {
+            check_label(key, value)?;
+        }
+        if self.max_inflight == 0 {
+            return Err(invalid("max_inflight", "must be at least 1"));
+        }
+        if self.heartbeat.is_zero() {
+            return Err(invalid("heartbeat", "must be longer than zero"));
+        }
+        if self.epoch_tick.is_zero() {
+            return Err(invalid("epoch_tick", "must be longer than zero"));
+        }
+        if self.max_module_size == 0 {
+            return Err(invalid("max_module_size", "must be at least 1 byte"));
+        }
+        Ok(())
+    }
 }
+
+/// The longest value of a label, in bytes.
+pub(crate) const MAX_LABEL_VALUE: usize = 256;
+
+/// Checks a label: its key follows the naming rule, its value is at most
+/// [`MAX_LABEL_VALUE`] bytes.
+pub(crate) fn check_label(key: &str, value: &str) -> Result<(), Error> {
+    lattice::names::validate(lattice::names::NameKind::Label, key)?;
+    if value.len() > MAX_LABEL_VALUE {
+        return Err(invalid(
+            "labels",
+            format!(
+                "the value of label `{key}` is {} bytes; at most {MAX_LABEL_VALUE}",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A bad value of the option or field `field`: a `decode` error (400, a
+/// bad request) that names it.
+pub(crate) fn invalid(field: &str, why: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Decode, format!("`{field}` {why}"))
+}
+
+/// The longest per-call timeout an actor may be given: a day.
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The smallest memory limit: one wasm page.
+pub(crate) const MIN_MEMORY: u64 = 64 << 10;
 
 /// Limits of one actor. Builder with by-value setters.
 ///
@@ -217,6 +297,67 @@ impl Default for ActorLimits {
             inline: true,
         }
     }
+}
+
+impl ActorLimits {
+    /// Checks every limit against its range and the host's options, naming
+    /// the field: every path that starts, updates or scales an actor (the
+    /// library, control requests, the CLI) goes through here.
+    pub(crate) fn check(&self, host: &HostOptions) -> Result<(), Error> {
+        check_max_instances(self.max_instances)?;
+        if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
+            return Err(invalid(
+                "timeout_ms",
+                format_args!(
+                    "must be between 1 and {} (a day); it was {}",
+                    MAX_TIMEOUT.as_millis(),
+                    self.timeout.as_millis()
+                ),
+            ));
+        }
+        if self.max_memory < MIN_MEMORY {
+            return Err(invalid(
+                "max_memory",
+                format_args!(
+                    "must be at least {MIN_MEMORY} bytes (one wasm page); it was {}",
+                    self.max_memory
+                ),
+            ));
+        }
+        if host.pooling && self.max_memory > host.pool_memory {
+            return Err(invalid(
+                "max_memory",
+                format_args!(
+                    "({} bytes) exceeds the host's pooling slot ({} bytes); lower it, or \
+                     raise HostOptions::pool_memory",
+                    self.max_memory, host.pool_memory
+                ),
+            ));
+        }
+        if self.max_payload == 0 {
+            return Err(invalid("max_payload", "must be at least 1 byte"));
+        }
+        match self.fuel {
+            Some(_) if !host.fuel => Err(invalid(
+                "fuel",
+                "needs a host with fuel metering (HostOptions::fuel, `lattice up --fuel`); \
+                 this host has none",
+            )),
+            Some(0) => Err(invalid("fuel", "must be at least 1")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Checks an instance limit.
+pub(crate) fn check_max_instances(n: u32) -> Result<(), Error> {
+    if n == 0 {
+        return Err(invalid(
+            "max_instances",
+            "must be at least 1; stop the actor to run none",
+        ));
+    }
+    Ok(())
 }
 
 impl ActorLimits {
@@ -254,7 +395,7 @@ impl ActorLimits {
     /// How many instances of the actor may run at once on this host (calls
     /// beyond that wait for one to be free, within their deadline). Default: 8.
     pub fn max_instances(mut self, n: u32) -> Self {
-        self.max_instances = n.max(1);
+        self.max_instances = n;
         self
     }
 

@@ -46,6 +46,10 @@ impl Drop for Admitted {
     }
 }
 
+/// How long a stopping subscription waits for the server's last messages:
+/// a round trip to the server, unless the connection is down.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
 /// The most subscriptions (and serving loops) of one actor on one host.
 pub(crate) const MAX_LOOPS: usize = 4;
 
@@ -163,11 +167,30 @@ async fn serve_loop(
     // the loop's work). A call that has to wait takes the slot with it to a
     // task of its own, and the loop makes a new slot.
     let mut slot = Box::pin(None);
+    // Once stopping: the latest the subscription's last messages arrive.
+    let mut drained_by: Option<tokio::time::Instant> = None;
     loop {
+        let drain_deadline = async {
+            match drained_by {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
-            _ = &mut stopped => {
-                let _ = sub.unsubscribe().await;
+            _ = &mut stopped, if drained_by.is_none() => {
+                // Drain: the server stops sending, and the calls it sent
+                // before it read the UNSUB (some still on their way) are
+                // answered here; the subscription ends at the server's
+                // PONG to the PING sent after the UNSUB (see
+                // lattice-host/vendor/async-nats/LATTICE.md).
+                if !matches!(tokio::time::timeout(DRAIN_DEADLINE, sub.drain()).await, Ok(Ok(()))) {
+                    break;
+                }
+                drained_by = Some(tokio::time::Instant::now() + DRAIN_DEADLINE);
+            }
+            () = drain_deadline => {
+                tracing::warn!("an actor's subscription did not drain within {DRAIN_DEADLINE:?}; stopping it");
                 break;
             }
             message = sub.next() => {
@@ -312,6 +335,7 @@ async fn run(
     names: Names,
 ) -> Result<bytes::Bytes, Error> {
     let bad = |what: String| Error::new(ErrorKind::Decode, what);
+    header_block(message)?;
     let Some((actor, contract, method)) = names.of(&message.subject) else {
         return Err(Error::new(
             ErrorKind::InvalidName,
@@ -386,6 +410,22 @@ async fn run(
     host.invoke(call, None).await
 }
 
+/// Refuses a message whose NATS header block was not well formed: the NATS
+/// client (patched, see `lattice-host/vendor/async-nats/LATTICE.md`)
+/// delivers it without headers, saying what was wrong in its description.
+pub(crate) fn header_block(message: &Message) -> Result<(), Error> {
+    match (&message.headers, &message.description) {
+        (None, Some(why)) => Err(Error::new(
+            ErrorKind::Decode,
+            format!(
+                "the message's NATS header block is not well formed ({why}); it must start \
+                 with the line `NATS/1.0` and hold `Name: value` lines of UTF-8"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Replies with an error: the status header and the `{kind, message}` body.
 pub(crate) async fn send_error(
     nats: &async_nats::Client,
@@ -402,6 +442,9 @@ pub(crate) async fn send_error(
     }
 }
 
+/// How long a host waits to hand an event to its NATS connection.
+const EVENT_DEADLINE: Duration = Duration::from_secs(1);
+
 /// Publishes a host event on `lattice.{lattice}.evt.{host}.{kind}` as JSON.
 pub(crate) async fn emit(host: &HostInner, kind: &str, body: serde_json::Value) {
     let Some(connected) = host.connected() else {
@@ -412,12 +455,16 @@ pub(crate) async fn emit(host: &HostInner, kind: &str, body: serde_json::Value) 
         return;
     };
     let payload = serde_json::to_vec(&body).unwrap_or_default();
-    if let Err(e) = connected
-        .nats
-        .publish(subject.to_string(), payload.into())
-        .await
-    {
-        tracing::warn!(error = %e, kind, "cannot publish an event");
+    // With the server away the client's queue fills, and a publish waits
+    // for room: an event is not worth holding up a stop for.
+    let publish = connected.nats.publish(subject.to_string(), payload.into());
+    match tokio::time::timeout(EVENT_DEADLINE, publish).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, kind, "cannot publish an event"),
+        Err(_) => tracing::warn!(
+            kind,
+            "an event was not sent: the NATS connection is not taking messages"
+        ),
     }
 }
 

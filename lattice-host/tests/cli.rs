@@ -507,3 +507,232 @@ fn the_cli_speaks_tls_and_mutual_tls() {
         assert!(stderr.contains("--tls-ca"), "{what}: {stderr}");
     }
 }
+
+/// The pid of the nats-server the state file in `home` names.
+fn state_pid(home: &Path) -> u64 {
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(home.join("nats-server.json")).unwrap()).unwrap();
+    state["pid"].as_u64().unwrap()
+}
+
+#[test]
+fn a_killed_lattice_up_takes_its_nats_server_with_it() {
+    let home = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let up = Up::spawn(home.path(), &["--host-id", "first", "--nats-port", &port]);
+    assert_eq!(up.event()["event"], "up");
+    let server = state_pid(home.path());
+    assert!(alive(server));
+    let pid = nix::unistd::Pid::from_raw(up.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let start = std::time::Instant::now();
+    while alive(server) {
+        // Reaped by init once it exits; until then it is a zombie or alive.
+        let status = std::fs::read_to_string(format!("/proc/{server}/status")).unwrap_or_default();
+        if status.contains("State:\tZ") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the nats-server of a killed `lattice up` still runs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(up);
+    // The state file is stale now; the next `lattice up` starts afresh.
+    assert!(home.path().join("nats-server.json").exists());
+    let mut again = Up::spawn(home.path(), &["--host-id", "second", "--nats-port", &port]);
+    assert_eq!(again.event()["event"], "up");
+    assert_ne!(state_pid(home.path()), server);
+    let hosts = json(home.path(), &["get", "hosts"]);
+    assert_eq!(hosts[0]["host"], "second");
+    again.interrupt();
+    assert!(again.wait());
+}
+
+#[test]
+fn lattice_up_checks_its_arguments_before_starting_anything() {
+    let home = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    for bad in [
+        &["--host-id", "BadName"][..],
+        &["--label", "Bad Key=v"],
+        &["--module-dir", "/no/such/dir"],
+        &["--max-inflight", "0"],
+    ] {
+        let mut up = Command::new(LATTICE)
+            .args(["up", "--nats-port", &port])
+            .args(bad)
+            .env("LATTICE_HOME", home.path())
+            .env_remove("LATTICE_NATS_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = up.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                let _ = up.kill();
+                let _ = up.wait();
+                panic!("{bad:?} was accepted: the host is up");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(!status.success(), "{bad:?} was accepted");
+        assert!(
+            !home.path().join("nats-server.json").exists(),
+            "{bad:?} started a nats-server"
+        );
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err(),
+            "{bad:?}: something listens on the server's port"
+        );
+    }
+}
+
+#[test]
+fn an_empty_lattice_answers_plainly() {
+    let server = NatsServer::single();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let url = server.url();
+    let common = ["--nats", url.as_str(), "--lattice", "nobody"];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(&common).map(|s| s.to_string()).collect()
+    };
+    assert_eq!(json(h, &with(&["get", "hosts"])), serde_json::json!([]));
+    assert_eq!(json(h, &with(&["get", "inventory"])), serde_json::json!([]));
+    let error = json_error(
+        h,
+        &with(&["call", "echo", "echo.echo", r#"{"text": "hi"}"#]),
+    );
+    assert_eq!(error["kind"], "no_responders", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("`nobody`"),
+        "{error}"
+    );
+    let echo = support::wasm("example-echo-actor");
+    let error = json_error(h, &with(&["start", "echo", echo.to_str().unwrap()]));
+    assert!(
+        error["message"].as_str().unwrap().contains("no host"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_host_given_several_servers_fails_over_to_the_next() {
+    let echo = support::wasm("example-echo-actor");
+    let mut cluster = support::nats::cluster();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let urls = format!("{},{}", cluster[0].url(), cluster[1].url());
+    let up = Up::spawn(
+        h,
+        &[
+            "--nats",
+            urls.as_str(),
+            "--lattice",
+            "multi",
+            "--host-id",
+            "h1",
+            "--actor",
+            &format!("echo={}", echo.display()),
+        ],
+    );
+    assert_eq!(up.event()["event"], "up");
+    cluster[0].stop();
+    let second = cluster[1].url();
+    let call = [
+        "call",
+        "echo",
+        "echo.echo",
+        r#"{"text": "still here"}"#,
+        "--nats",
+        second.as_str(),
+        "--lattice",
+        "multi",
+        "--output",
+        "json",
+    ];
+    let start = std::time::Instant::now();
+    loop {
+        let out = lattice(h, &call);
+        if out.status.success() {
+            let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(value, "still here");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the host did not come back through the second server: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_host_says_when_it_loses_nats_and_when_it_is_back() {
+    let echo = support::wasm("example-echo-actor");
+    let mut server = NatsServer::single();
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let log = home.path().join("host.log");
+    let mut child = Command::new(LATTICE)
+        .args([
+            "up",
+            "--nats",
+            &url,
+            "--lattice",
+            "outage",
+            "--host-id",
+            "h1",
+        ])
+        .args(["--actor", &format!("echo={}", echo.display())])
+        .env("LATTICE_HOME", home.path())
+        .env("LATTICE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let logged = |what: &str, times: usize| {
+        let start = std::time::Instant::now();
+        while std::fs::read_to_string(&log).unwrap().matches(what).count() < times {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "the host did not log {what:?}: {}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    logged("joined the lattice", 1);
+    server.stop();
+    logged("disconnected from NATS", 1);
+    std::thread::sleep(Duration::from_secs(2));
+    server.restart();
+    logged("connected to NATS", 2);
+    let out = lattice(
+        home.path(),
+        &[
+            "call",
+            "echo",
+            "echo.echo",
+            r#"{"text": "back"}"#,
+            "--nats",
+            &url,
+            "--lattice",
+            "outage",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

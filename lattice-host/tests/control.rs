@@ -66,8 +66,15 @@ async fn gather(
 }
 
 async fn joined(url: &str, id: &str) -> Host {
+    // Control requests may name module files in the directory the test
+    // actors are built into.
+    let modules = support::wasm("example-echo-actor")
+        .parent()
+        .unwrap()
+        .to_owned();
     let host = Host::new(
         support::lattice_options("ctl", id)
+            .module_dir(Some(modules))
             .label("zone", id)
             .heartbeat(Duration::from_millis(100)),
     )
@@ -190,8 +197,13 @@ async fn bad_control_requests_get_typed_errors() {
         ),
         (
             "lattice.ctl.ctl.host.a.start",
-            serde_json::json!({ "name": "x", "path": "/nonexistent.wasm" }),
+            serde_json::json!({ "name": "x", "path": "nonexistent.wasm" }),
             ErrorKind::NotFound,
+        ),
+        (
+            "lattice.ctl.ctl.host.a.start",
+            serde_json::json!({ "name": "x", "path": "/etc/passwd" }),
+            ErrorKind::Unauthorized,
         ),
         (
             "lattice.ctl.ctl.host.a.stop",
@@ -443,7 +455,7 @@ async fn actors_are_started_from_bytes_scaled_and_updated_without_dropping_calls
         (
             "scale",
             serde_json::json!({ "name": "svc", "max_instances": 0 }),
-            ErrorKind::LimitExceeded,
+            ErrorKind::Decode,
         ),
         (
             "scale",

@@ -306,7 +306,7 @@ async fn bad_calls_get_typed_errors() {
             "ok",
             b"\xc1garbage",
             ErrorKind::Decode,
-            "arguments of hostile.ok",
+            "arguments of `hostile.ok` (an empty map, or nothing): got the byte 0xc1",
         ),
         (
             CONTRACT,

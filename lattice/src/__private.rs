@@ -1,6 +1,6 @@
 //! Items used by generated code. Not a public API: no stability guarantees.
 
-pub use crate::codec::{Bin, decode, decode_args, encode_into};
+pub use crate::codec::{Bin, decode, decode_args, decode_method_args, encode_into};
 pub use crate::contract::fingerprint;
 pub use crate::guest::{GuestStub, GuestTransport, HostTransport};
 pub use serde;

@@ -116,6 +116,101 @@ pub fn decode_args<T: DeserializeOwned>(
     )
 }
 
+/// Decodes the arguments map of `method` of `contract`, as the generated
+/// dispatchers do; an empty payload is an empty map. Errors speak the
+/// contract's terms: the method, the arguments it takes and their types,
+/// and what arrived instead.
+pub fn decode_method_args<T: DeserializeOwned>(
+    payload: &[u8],
+    contract: &crate::ContractDescriptor,
+    method: &crate::MethodDescriptor,
+) -> Result<T, Error> {
+    let payload = if payload.is_empty() {
+        EMPTY_MAP
+    } else {
+        payload
+    };
+    let mut de = rmp_serde::Deserializer::from_read_ref(payload);
+    let value = T::deserialize(&mut de)
+        .map_err(|e| args_error(contract, method, std::any::type_name::<T>(), &e))?;
+    match serde::de::IgnoredAny::deserialize(&mut de) {
+        Err(rmp_serde::decode::Error::InvalidMarkerRead(e))
+            if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Ok(value)
+        }
+        _ => Err(trailing_bytes(
+            payload,
+            &format_args!("the arguments of `{}.{}`", contract.name, method.name),
+        )),
+    }
+}
+
+/// The error for arguments that do not decode, in the contract's terms:
+/// `cannot decode the arguments of `echo.echo` (a map {text: String}):
+/// got a string`.
+#[cold]
+fn args_error(
+    contract: &crate::ContractDescriptor,
+    method: &crate::MethodDescriptor,
+    args_type: &str,
+    e: &rmp_serde::decode::Error,
+) -> Error {
+    use rmp_serde::decode::Error as E;
+    let shape = if method.args.is_empty() {
+        "an empty map, or nothing".to_owned()
+    } else {
+        let fields: Vec<String> = method
+            .args
+            .iter()
+            .map(|a| format!("{}: {}", a.name, a.ty))
+            .collect();
+        format!("a map {{{}}}", fields.join(", "))
+    };
+    // serde names the arguments struct the macro generated; the caller
+    // knows the method, not that struct.
+    let struct_name = args_type.rsplit("::").next().unwrap_or(args_type);
+    let why = match e {
+        E::TypeMismatch(marker) => format!("got {}", marker_kind(&format!("{marker:?}"))),
+        E::InvalidMarkerRead(_) | E::InvalidDataRead(_) => {
+            "the MessagePack ends before the value does".to_owned()
+        }
+        E::OutOfRange => "a number is out of its type's range".to_owned(),
+        E::LengthMismatch(n) => format!("an array of {n} items has the wrong length"),
+        E::Utf8Error(_) => "a string is not valid UTF-8".to_owned(),
+        E::DepthLimitExceeded => "values are nested too deeply".to_owned(),
+        E::Syntax(text) | E::Uncategorized(text) => text
+            .replace(&format!("struct {struct_name}"), "the arguments map")
+            .replace("newtype struct", "a MessagePack extension value"),
+    };
+    Error::new(
+        ErrorKind::Decode,
+        format!(
+            "cannot decode the arguments of `{}.{}` ({shape}): {why}",
+            contract.name, method.name
+        ),
+    )
+}
+
+/// What a MessagePack marker (as `rmp`'s `Debug` writes it) starts.
+fn marker_kind(marker: &str) -> &'static str {
+    let name = marker.split('(').next().unwrap_or(marker);
+    match name {
+        "FixPos" | "FixNeg" | "U8" | "U16" | "U32" | "U64" | "I8" | "I16" | "I32" | "I64" => {
+            "an integer"
+        }
+        "FixMap" | "Map16" | "Map32" => "a map",
+        "FixArray" | "Array16" | "Array32" => "an array",
+        "FixStr" | "Str8" | "Str16" | "Str32" => "a string",
+        "Bin8" | "Bin16" | "Bin32" => "bytes (bin)",
+        "F32" | "F64" => "a float",
+        "True" | "False" => "a boolean",
+        "Null" => "nil",
+        "Reserved" => "the byte 0xc1, which MessagePack never uses",
+        _ => "a MessagePack extension value",
+    }
+}
+
 /// Serializes a byte container (`Vec<u8>`, `Option<Vec<u8>>`, …) as
 /// MessagePack bin rather than as an array of integers. The generated code
 /// wraps byte return values in it.

@@ -20,7 +20,9 @@ pub enum ErrorKind {
     TimedOut,
     /// A value could not be encoded.
     Encode,
-    /// A message could not be decoded (malformed MessagePack, wrong shape).
+    /// A message or request could not be decoded or is not valid: malformed
+    /// MessagePack or JSON, the wrong shape, a malformed NATS header block,
+    /// a field out of its range (the message names the field).
     Decode,
     /// The actor implements the contract but has no such method.
     UnknownMethod,
@@ -199,12 +201,50 @@ struct WireError<'a> {
     message: Cow<'a, str>,
 }
 
+/// The longest error message in bytes. Messages often quote what they
+/// refused (a string where a struct was expected, a guest's panic message),
+/// and an error reply must fit in the NATS server's `max_payload` however
+/// large that was: a longer message keeps its beginning and its end (where
+/// serde says what it expected) around a note of how much was left out.
+pub const MAX_ERROR_MESSAGE: usize = 1024;
+
+/// Of a message longer than [`MAX_ERROR_MESSAGE`], the bytes kept from its end.
+const KEPT_TAIL: usize = 256;
+
+/// `message`, at most [`MAX_ERROR_MESSAGE`] bytes long.
+fn bounded(message: Cow<'static, str>) -> Cow<'static, str> {
+    if message.len() <= MAX_ERROR_MESSAGE {
+        return message;
+    }
+    let floor = |mut i: usize| {
+        while !message.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let ceil = |mut i: usize| {
+        while !message.is_char_boundary(i) {
+            i += 1;
+        }
+        i
+    };
+    // The note is at most 48 bytes: " [... 18446744073709551615 bytes left out ...] ".
+    let head = floor(MAX_ERROR_MESSAGE - KEPT_TAIL - 48);
+    let tail = ceil(message.len() - KEPT_TAIL);
+    let left_out = tail - head;
+    Cow::Owned(format!(
+        "{} [... {left_out} bytes left out ...] {}",
+        &message[..head],
+        &message[tail..]
+    ))
+}
+
 impl Error {
-    /// An error of `kind` with `message`.
+    /// An error of `kind` with `message`, cut to [`MAX_ERROR_MESSAGE`] bytes.
     pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
         Error {
             kind,
-            message: message.into(),
+            message: bounded(message.into()),
             source: None,
         }
     }
@@ -326,6 +366,32 @@ impl From<crate::names::NameError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_are_bounded_and_keep_both_ends() {
+        let short = "invalid type: string \"hi\", expected u64";
+        assert_eq!(Error::new(ErrorKind::Decode, short).message(), short);
+        let exact = "x".repeat(MAX_ERROR_MESSAGE);
+        assert_eq!(
+            Error::new(ErrorKind::Decode, exact.clone()).message(),
+            exact
+        );
+        for filler in ["a", "é", "日本", "🦀"] {
+            let quoted = filler.repeat(1 << 20);
+            let long = format!("invalid type: string \"{quoted}\", expected struct Args");
+            let error = Error::new(ErrorKind::Decode, long.clone());
+            let message = error.message();
+            assert!(
+                message.len() <= MAX_ERROR_MESSAGE,
+                "{} bytes",
+                message.len()
+            );
+            assert!(message.starts_with("invalid type: string \""), "{message}");
+            assert!(message.ends_with("\", expected struct Args"), "{message}");
+            assert!(message.contains("bytes left out"), "{message}");
+            assert!(error.to_wire().len() < MAX_ERROR_MESSAGE + 64);
+        }
+    }
 
     #[test]
     fn statuses_and_names_are_unique_and_round_trip() {

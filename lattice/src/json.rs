@@ -137,10 +137,17 @@ pub fn reply_to_json<M: MethodShape + ?Sized>(method: &M, reply: &[u8]) -> Resul
     to_json(reply)
 }
 
-/// Decodes any MessagePack value into JSON.
+/// The deepest nesting of arrays and maps [`to_json`] reads: serde_json's
+/// own limit when it parses. Decoding and converting recurse once a
+/// level, so a deeper value (a few bytes a level) could otherwise take any
+/// thread's stack.
+pub const MAX_DEPTH: usize = 128;
+
+/// Decodes any MessagePack value into JSON; values nested deeper than
+/// [`MAX_DEPTH`] are refused.
 pub fn to_json(bytes: &[u8]) -> Result<Value, Error> {
     let mut rest = bytes;
-    let value = rmpv::decode::read_value(&mut rest).map_err(|e| {
+    let value = rmpv::decode::read_value_with_max_depth(&mut rest, MAX_DEPTH).map_err(|e| {
         Error::new(
             ErrorKind::Decode,
             format!("could not decode MessagePack: {e}"),

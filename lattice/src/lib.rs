@@ -94,7 +94,7 @@ pub use contract::{
     MethodInfo, fingerprint,
 };
 pub use dispatch::{Dispatch, Invocation};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, MAX_ERROR_MESSAGE, Result};
 pub use names::{NameError, NameKind};
 
 #[cfg(all(feature = "client", not(target_family = "wasm")))]

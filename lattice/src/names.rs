@@ -28,6 +28,8 @@ pub enum NameKind {
     Operation,
     /// An event kind.
     Event,
+    /// The key of a host's label.
+    Label,
 }
 
 impl fmt::Display for NameKind {
@@ -40,6 +42,7 @@ impl fmt::Display for NameKind {
             NameKind::Method => "method name",
             NameKind::Operation => "control operation",
             NameKind::Event => "event kind",
+            NameKind::Label => "label key",
         })
     }
 }

@@ -325,12 +325,12 @@ fn bad_calls_get_typed_errors_and_the_actor_keeps_working() {
         (
             Invocation::new("get", &[0x81, 0xa3, b'k', b'e', b'y', 0x05]),
             ErrorKind::Decode,
-            "arguments of store.get",
+            "arguments of `store.get` (a map {key: String}): invalid type: integer `5`, expected a string",
         ),
         (
             Invocation::new("get", &[0xc1]),
             ErrorKind::Decode,
-            "store.get",
+            "arguments of `store.get` (a map {key: String}): got the byte 0xc1, which MessagePack never uses",
         ),
         (
             Invocation::new("get", b"\x81\xa3key\xa1a\xff"),
@@ -340,7 +340,7 @@ fn bad_calls_get_typed_errors_and_the_actor_keeps_working() {
         (
             Invocation::new("get", &[0x81, 0xa3, b'k', b'e', b'y']),
             ErrorKind::Decode,
-            "store.get",
+            "arguments of `store.get` (a map {key: String}): the MessagePack ends before the value does",
         ),
         (
             Invocation::new("keys", &[]).with_fingerprint(1),

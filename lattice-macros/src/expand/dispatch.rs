@@ -8,8 +8,7 @@ use crate::ast::{Bytes, Contract};
 pub(super) fn expand(contract: &Contract) -> TokenStream {
     let krate = &contract.krate;
     let ident = &contract.ident;
-    let contract_name = &contract.name;
-    let arms = contract.methods.iter().map(|m| {
+    let arms = contract.methods.iter().enumerate().map(|(index, m)| {
         let name = &m.name;
         let method = &m.ident;
         let args_ident = &m.args_ident;
@@ -24,9 +23,9 @@ pub(super) fn expand(contract: &Contract) -> TokenStream {
         };
         let decode = if m.args.is_empty() {
             // Still decoded, so that a malformed payload is an error.
-            quote!(let #args_ident {} = #krate::__private::decode_args(__call.payload, #contract_name, #name)?;)
+            quote!(let #args_ident {} = #krate::__private::decode_method_args(__call.payload, __contract, &__contract.methods[#index])?;)
         } else {
-            quote!(let __args: #args_ident = #krate::__private::decode_args(__call.payload, #contract_name, #name)?;)
+            quote!(let __args: #args_ident = #krate::__private::decode_method_args(__call.payload, __contract, &__contract.methods[#index])?;)
         };
         quote! {
             #name => {

@@ -138,10 +138,10 @@ const _: () = {
             ::lattice::__private::check_fingerprint(__contract, __call.fingerprint)?;
             match __call.method {
                 "put" => {
-                    let __args: BlobsPutArgs = ::lattice::__private::decode_args(
+                    let __args: BlobsPutArgs = ::lattice::__private::decode_method_args(
                         __call.payload,
-                        "blob-store",
-                        "put",
+                        __contract,
+                        &__contract.methods[0usize],
                     )?;
                     let __ret = <__A as Blobs>::put(
                         __actor,
@@ -152,10 +152,10 @@ const _: () = {
                     ::lattice::__private::encode_into(&__ret, __out)
                 }
                 "get" => {
-                    let __args: BlobsGetArgs = ::lattice::__private::decode_args(
+                    let __args: BlobsGetArgs = ::lattice::__private::decode_method_args(
                         __call.payload,
-                        "blob-store",
-                        "get",
+                        __contract,
+                        &__contract.methods[1usize],
                     )?;
                     let __ret = <__A as Blobs>::get(__actor, __args.key);
                     ::lattice::__private::encode_into(
@@ -164,10 +164,10 @@ const _: () = {
                     )
                 }
                 "type" => {
-                    let __args: BlobsTypeArgs = ::lattice::__private::decode_args(
+                    let __args: BlobsTypeArgs = ::lattice::__private::decode_method_args(
                         __call.payload,
-                        "blob-store",
-                        "type",
+                        __contract,
+                        &__contract.methods[2usize],
                     )?;
                     let __ret = <__A as Blobs>::r#type(__actor, __args.r#ref);
                     ::lattice::__private::encode_into(

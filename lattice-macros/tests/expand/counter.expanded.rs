@@ -130,37 +130,37 @@ const _: () = {
             ::lattice::__private::check_fingerprint(__contract, __call.fingerprint)?;
             match __call.method {
                 "add" => {
-                    let __args: CounterAddArgs = ::lattice::__private::decode_args(
+                    let __args: CounterAddArgs = ::lattice::__private::decode_method_args(
                         __call.payload,
-                        "counter",
-                        "add",
+                        __contract,
+                        &__contract.methods[0usize],
                     )?;
                     let __ret = <__A as Counter>::add(__actor, __args.by);
                     ::lattice::__private::encode_into(&__ret, __out)
                 }
                 "get" => {
-                    let CounterGetArgs {} = ::lattice::__private::decode_args(
+                    let CounterGetArgs {} = ::lattice::__private::decode_method_args(
                         __call.payload,
-                        "counter",
-                        "get",
+                        __contract,
+                        &__contract.methods[1usize],
                     )?;
                     let __ret = <__A as Counter>::get(__actor);
                     ::lattice::__private::encode_into(&__ret, __out)
                 }
                 "rename" => {
-                    let __args: CounterRenameArgs = ::lattice::__private::decode_args(
+                    let __args: CounterRenameArgs = ::lattice::__private::decode_method_args(
                         __call.payload,
-                        "counter",
-                        "rename",
+                        __contract,
+                        &__contract.methods[2usize],
                     )?;
                     let __ret = <__A as Counter>::rename(__actor, __args.name);
                     ::lattice::__private::encode_into(&__ret, __out)
                 }
                 "reset" => {
-                    let CounterResetArgs {} = ::lattice::__private::decode_args(
+                    let CounterResetArgs {} = ::lattice::__private::decode_method_args(
                         __call.payload,
-                        "counter",
-                        "reset",
+                        __contract,
+                        &__contract.methods[3usize],
                     )?;
                     let __ret = <__A as Counter>::reset(__actor);
                     ::lattice::__private::encode_into(&__ret, __out)

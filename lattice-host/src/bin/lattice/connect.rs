@@ -115,7 +115,9 @@ impl NatsArgs {
     ) -> anyhow::Result<async_nats::Client> {
         let mut options = async_nats::ConnectOptions::new()
             .name(name)
-            .connection_timeout(self.connect_timeout);
+            .connection_timeout(self.connect_timeout)
+            .reconnect_delay_callback(reconnect_delay)
+            .event_callback(|event| async move { log_event(&event) });
         if let (Some(user), Some(password)) = (&self.user, &self.password) {
             options = options.user_and_password(user.clone(), password.clone());
         }
@@ -147,7 +149,8 @@ impl NatsArgs {
                 .add_client_certificate(cert.clone(), key.clone())
                 .require_tls(true);
         }
-        options.connect(url).await.map_err(|e| {
+        let servers = servers(url)?;
+        options.connect(servers.as_slice()).await.map_err(|e| {
             // rustls' verdicts (an unknown issuer, a name mismatch, a missing
             // client certificate) arrive as I/O errors naming the certificate.
             let tls = e.to_string().to_lowercase().contains("certificate");
@@ -169,5 +172,78 @@ impl NatsArgs {
             };
             anyhow::anyhow!("cannot connect to NATS at {url}: {e}\nhint: {hint}")
         })
+    }
+}
+
+/// The servers of `--nats`: one URL, or several separated by commas (a
+/// cluster's members, each a fallback for the others).
+pub(crate) fn servers(urls: &str) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
+    let servers = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            url.parse::<async_nats::ServerAddr>()
+                .with_context(|| format!("{url:?} is not a NATS server URL (nats://HOST:PORT)"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if servers.is_empty() {
+        anyhow::bail!("--nats names no server: give a URL such as nats://127.0.0.1:4222");
+    }
+    Ok(servers)
+}
+
+/// How long to wait before the `attempts`-th try to reconnect: at once,
+/// then every 100 to 250 ms. async-nats's own backoff grows to 4 s, so a
+/// host came back up to 4 s after its server did, with its actors
+/// unreachable meanwhile; a try costs the server one TCP handshake.
+pub(crate) fn reconnect_delay(attempts: usize) -> Duration {
+    match attempts {
+        0 | 1 => Duration::ZERO,
+        2 => Duration::from_millis(100),
+        _ => Duration::from_millis(250),
+    }
+}
+
+/// Logs what happens to the connection: losing it and getting it back at
+/// info, the rest at debug.
+fn log_event(event: &async_nats::Event) {
+    match event {
+        async_nats::Event::Disconnected => {
+            tracing::info!("disconnected from NATS; reconnecting");
+        }
+        async_nats::Event::Connected => tracing::info!("connected to NATS"),
+        async_nats::Event::ServerError(e) => {
+            tracing::warn!(error = %e, "the NATS server reports an error")
+        }
+        async_nats::Event::SlowConsumer(sid) => {
+            tracing::warn!(
+                sid,
+                "a subscription is too slow: the NATS client dropped messages for it"
+            );
+        }
+        other => tracing::debug!(event = %other, "NATS"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comma_separated_list_is_every_server() {
+        let two = servers("nats://127.0.0.1:4222, nats://127.0.0.1:4223,").unwrap();
+        assert_eq!(two.len(), 2);
+        assert!(servers("").is_err());
+        let error = servers("nats://a:1,nats://b:notaport")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("nats://b:notaport"), "{error}");
+    }
+
+    #[test]
+    fn reconnects_are_tried_at_least_every_quarter_second() {
+        assert_eq!(reconnect_delay(1), Duration::ZERO);
+        assert!((2..1000).all(|n| reconnect_delay(n) <= Duration::from_millis(250)));
     }
 }

@@ -71,7 +71,28 @@ impl Embedded {
                 .port(),
         };
         let log = home.join("nats-server.log");
-        let mut child = tokio::process::Command::new("nats-server")
+        let mut command = tokio::process::Command::new("nats-server");
+        #[cfg(target_os = "linux")]
+        {
+            let parent = std::process::id();
+            // SAFETY: runs in the forked child before exec, where only
+            // async-signal-safe calls are allowed: prctl, getppid and _exit
+            // are. No allocation, no lock.
+            #[allow(unsafe_code)]
+            unsafe {
+                command.pre_exec(move || {
+                    // The server dies with this process, however it ends
+                    // (SIGKILL included), instead of living on unowned.
+                    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+                    // Unless this process died before the line above.
+                    if nix::unistd::getppid().as_raw() as u32 != parent {
+                        nix::libc::_exit(1);
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .args(["--addr", "127.0.0.1", "--port", &port.to_string()])
             .args(["--jetstream", "--store_dir"])
             .arg(home.join("jetstream"))

@@ -35,6 +35,19 @@ pub(crate) struct UpArgs {
     /// wakes it), or `off`.
     #[arg(long, default_value = "30s", value_parser = duration_or_off, value_name = "DURATION|off")]
     hibernate_after: HibernateAfter,
+    /// The directory from which `lattice start --on-host` (a control
+    /// request naming a file on this host) may read modules: regular files
+    /// inside it only. Without it the host reads no module file on a
+    /// request; modules travel in the request.
+    #[arg(long, value_name = "DIR")]
+    module_dir: Option<std::path::PathBuf>,
+    /// The largest module in bytes this host loads.
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+    max_module_size: usize,
+    /// Compile fuel metering in, so that actors can be given a fuel budget
+    /// (`lattice start --fuel N`); guest code runs about a third slower.
+    #[arg(long)]
+    fuel: bool,
     /// Port of the local nats-server started when no NATS URL is given.
     /// Default: 4222, or a free port if that is taken.
     #[arg(long)]
@@ -66,6 +79,17 @@ pub(crate) const NATS_LABEL: &str = "nats-server";
 
 pub(crate) async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<()> {
     init_logging();
+    // Everything given is checked, and the host made, before anything
+    // starts: a bad argument leaves no nats-server behind.
+    let embedding = ctx.nats.url.is_none() && local::running().is_none();
+    let host = new_host(ctx, &args, embedding)?;
+    for (name, path) in &args.actors {
+        let info = host
+            .start_actor_file(name, path, ActorLimits::new())
+            .await
+            .with_context(|| format!("cannot start `{name}` from {path}"))?;
+        tracing::info!(actor = %info.name, contracts = ?info.contracts.iter().map(|c| &c.name).collect::<Vec<_>>(), "actor started");
+    }
     // With no URL: join the local server of another `lattice up`, or start one.
     let mut embedded = None;
     let url = match (&ctx.nats.url, local::running()) {
@@ -82,12 +106,7 @@ pub(crate) async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<()> {
             url
         }
     };
-    let mut args = args;
-    if embedded.is_some() {
-        args.labels
-            .push((NATS_LABEL.to_owned(), "embedded".to_owned()));
-    }
-    let result = serve(ctx, args, &url).await;
+    let result = serve(ctx, &host, &url).await;
     if let Some(server) = embedded {
         tracing::info!("stopping the local nats-server");
         server.stop().await;
@@ -95,27 +114,36 @@ pub(crate) async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn serve(ctx: &Context, args: UpArgs, url: &str) -> anyhow::Result<()> {
+/// The host `args` describe; with `embedding`, labelled as the one that
+/// runs the lattice's nats-server.
+fn new_host(ctx: &Context, args: &UpArgs, embedding: bool) -> anyhow::Result<Host> {
     let mut options = HostOptions::new()
         .lattice(&ctx.lattice)
         .heartbeat(args.heartbeat)
         .max_inflight(args.max_inflight)
         .pool_instances(args.pool_instances)
-        .hibernate_after(args.hibernate_after.0);
+        .hibernate_after(args.hibernate_after.0)
+        .module_dir(args.module_dir.clone())
+        .max_module_size(args.max_module_size)
+        .fuel(args.fuel);
     if let Some(id) = &args.host_id {
         options = options.host_id(id);
     }
     for (key, value) in &args.labels {
         options = options.label(key, value);
     }
-    let host = Host::new(options)?;
-    for (name, path) in &args.actors {
-        let info = host
-            .start_actor_file(name, path, ActorLimits::new())
-            .await
-            .with_context(|| format!("cannot start `{name}` from {path}"))?;
-        tracing::info!(actor = %info.name, contracts = ?info.contracts.iter().map(|c| &c.name).collect::<Vec<_>>(), "actor started");
+    if embedding {
+        options = options.label(NATS_LABEL, "embedded");
     }
+    if let Some(dir) = &args.module_dir
+        && !dir.is_dir()
+    {
+        anyhow::bail!("--module-dir {} is not a directory", dir.display());
+    }
+    Ok(Host::new(options)?)
+}
+
+async fn serve(ctx: &Context, host: &Host, url: &str) -> anyhow::Result<()> {
     let nats = ctx
         .nats
         .connect(url, &format!("lattice host {}", host.id()))
