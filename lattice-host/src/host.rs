@@ -608,6 +608,7 @@ impl Host {
         }
         crate::control::start(&self.inner, &connected.nats).await?;
         crate::discovery::start(&self.inner, &connected.nats).await?;
+        serve::barrier(&self.inner, &connected.nats).await?;
         tracing::info!(lattice = %self.inner.options.lattice, host = %self.inner.options.host_id, "joined the lattice");
         serve::emit(
             &self.inner,

@@ -101,11 +101,7 @@ pub(crate) async fn serve(
     }
     // Make sure the server has the subscriptions before callers are told
     // the actor runs.
-    connected
-        .nats
-        .flush()
-        .await
-        .map_err(|e| failed(&e).with_source(e))?;
+    barrier(host, &connected.nats).await?;
     let names = Names::after(&subject, actor);
     let loops = subs
         .into_iter()
@@ -439,6 +435,30 @@ pub(crate) async fn send_error(
         .await
     {
         tracing::warn!(error = %e, "cannot send an error reply");
+    }
+}
+
+/// Returns once the server has read everything this connection sent
+/// before (its SUBs above all): a request on the same connection, which the
+/// server answers (or, with nobody subscribed, says so) only after it.
+/// async-nats's `flush` only writes the socket: a client on another
+/// connection could still find no subscriber.
+pub(crate) async fn barrier(host: &HostInner, nats: &async_nats::Client) -> Result<(), Error> {
+    let subject = format!(
+        "{}.{}.ctl.host.{}.ping",
+        lattice::subject::ROOT,
+        host.lattice(),
+        host.host_id()
+    );
+    let request = async_nats::Request::new().timeout(Some(Duration::from_secs(5)));
+    match nats.send_request(subject, request).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => Ok(()),
+        Err(e) => Err(Error::new(
+            ErrorKind::Transport,
+            format!("the NATS server did not confirm the host's subscriptions: {e}"),
+        )
+        .with_source(e)),
     }
 }
 

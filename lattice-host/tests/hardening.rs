@@ -576,6 +576,57 @@ async fn each_field_is_validated_once_by_every_path() {
     );
 }
 
+/// Callers of echo in lattice `lattice`, one call at a time each (about
+/// 1,000 calls a second here), until [`Load::finish`].
+struct Load {
+    done: Arc<std::sync::atomic::AtomicBool>,
+    callers: Vec<tokio::task::JoinHandle<(usize, Vec<String>)>>,
+}
+
+impl Load {
+    async fn start(url: &str, lattice: &str, callers: usize) -> Load {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let callers = (0..callers)
+            .map(|_| {
+                let (url, lattice, done) = (url.to_owned(), lattice.to_owned(), done.clone());
+                tokio::spawn(async move {
+                    let echo = EchoClient::new(nats::connect(&url).await, &lattice, "echo")
+                        .unwrap()
+                        .with_timeout(Duration::from_secs(5));
+                    let (mut calls, mut failed) = (0usize, Vec::new());
+                    while !done.load(Ordering::Relaxed) {
+                        calls += 1;
+                        if let Err(e) = echo.echo("x".into()).await {
+                            failed.push(e.to_string());
+                        }
+                    }
+                    (calls, failed)
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Load { done, callers }
+    }
+
+    /// Stops the callers; asserts that they made calls and none failed.
+    async fn finish(self) -> usize {
+        self.done.store(true, Ordering::Relaxed);
+        let (mut calls, mut failed) = (0, Vec::new());
+        for caller in self.callers {
+            let (n, f) = caller.await.unwrap();
+            calls += n;
+            failed.extend(f);
+        }
+        assert!(calls > 1000, "only {calls} calls were made");
+        assert!(
+            failed.is_empty(),
+            "{} of {calls} calls failed: {failed:?}",
+            failed.len()
+        );
+        calls
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_and_starting_under_load_loses_no_call() {
     let server = NatsServer::single();
@@ -583,28 +634,8 @@ async fn stopping_and_starting_under_load_loses_no_call() {
     let (_steady, _) = echo_host(&url, "churn", "steady").await;
     let (churned, _) = echo_host(&url, "churn", "churned").await;
     let module = std::fs::read(support::wasm("example-echo-actor")).unwrap();
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // Eight callers, one call at a time each (about 1,000 calls a second
-    // here), while one host stops and starts echo 100 times.
-    let callers: Vec<_> = (0..8)
-        .map(|_| {
-            let (url, done) = (url.clone(), done.clone());
-            tokio::spawn(async move {
-                let echo = EchoClient::new(nats::connect(&url).await, "churn", "echo")
-                    .unwrap()
-                    .with_timeout(Duration::from_secs(5));
-                let (mut calls, mut failed) = (0usize, Vec::new());
-                while !done.load(Ordering::Relaxed) {
-                    calls += 1;
-                    if let Err(e) = echo.echo("x".into()).await {
-                        failed.push(e.to_string());
-                    }
-                }
-                (calls, failed)
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Eight callers while one host stops and starts echo 100 times.
+    let load = Load::start(&url, "churn", 8).await;
     for _ in 0..100 {
         churned.stop_actor("echo").await.unwrap();
         churned
@@ -612,23 +643,101 @@ async fn stopping_and_starting_under_load_loses_no_call() {
             .await
             .unwrap();
     }
-    done.store(true, Ordering::Relaxed);
-    let (mut calls, mut failed) = (0, Vec::new());
-    for caller in callers {
-        let (n, f) = caller.await.unwrap();
-        calls += n;
-        failed.extend(f);
-    }
-    assert!(calls > 1000, "only {calls} calls were made");
-    assert!(
-        failed.is_empty(),
-        "{} of {calls} calls failed: {failed:?}",
-        failed.len()
-    );
+    load.finish().await;
     assert!(
         churned.stats().calls_from_nats > 0,
         "the churned host took calls"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_leaving_and_joining_under_load_lose_no_call() {
+    let server = NatsServer::single();
+    let url = server.url();
+    let (_steady, _) = echo_host(&url, "cycle", "steady").await;
+    // Eight callers while 30 hosts in turn join, serve and shut down.
+    let load = Load::start(&url, "cycle", 8).await;
+    let mut served = 0;
+    for i in 0..30 {
+        let (host, _) = echo_host(&url, "cycle", &format!("c{i}")).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        host.shutdown().await;
+        served += host.stats().calls_from_nats;
+    }
+    load.finish().await;
+    assert!(served > 0, "the hosts that came and went took calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_answers_every_call_the_server_sent_before_it() {
+    // One host, so that every call gets an answer from it or, once its
+    // subscriptions are gone, the server's own `no responders`: a call
+    // that gets neither was lost between the two.
+    let server = NatsServer::single();
+    let url = server.url();
+    let (host, _) = echo_host(&url, "burst", "h1").await;
+    let client = nats::connect(&url).await;
+    let mut replies = client.subscribe("burst.replies").await.unwrap();
+    client.flush().await.unwrap();
+    let args = lattice::codec::encode(&std::collections::BTreeMap::from([(
+        "text",
+        "x".repeat(256),
+    )]))
+    .unwrap();
+    // Calls pour in until the stop has ended, and 200 more after it.
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publisher = {
+        let (client, args, stopped) = (client.clone(), args.clone(), stopped.clone());
+        tokio::spawn(async move {
+            // Paced (50 a millisecond at most) and capped, so that the
+            // replies never outrun this client's subscription buffer.
+            let (mut sent, mut after) = (0usize, 0);
+            while after < 200 && sent < 30_000 {
+                client
+                    .publish_with_reply(
+                        "lattice.burst.rpc.echo.echo.echo",
+                        "burst.replies",
+                        args.clone().into(),
+                    )
+                    .await
+                    .unwrap();
+                sent += 1;
+                if stopped.load(Ordering::Relaxed) {
+                    after += 1;
+                }
+                if sent % 50 == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            client.flush().await.unwrap();
+            sent
+        })
+    };
+    let mut answered = 0;
+    while answered < 1_000 {
+        tokio::time::timeout(WAIT, replies.next()).await.unwrap();
+        answered += 1;
+    }
+    host.stop_actor("echo").await.unwrap();
+    stopped.store(true, Ordering::Relaxed);
+    let calls = publisher.await.unwrap();
+    let (mut served, mut no_responders) = (answered, 0);
+    while served + no_responders < calls {
+        match tokio::time::timeout(Duration::from_secs(5), replies.next()).await {
+            Ok(Some(reply)) if reply.status == Some(async_nats::StatusCode::NO_RESPONDERS) => {
+                no_responders += 1
+            }
+            Ok(Some(_)) => served += 1,
+            _ => break,
+        }
+    }
+    assert_eq!(
+        served + no_responders,
+        calls,
+        "{served} answered by the host, {no_responders} by the server, {} lost",
+        calls - served - no_responders
+    );
+    assert!(no_responders > 0, "calls came after the stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
