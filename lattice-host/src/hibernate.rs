@@ -585,7 +585,7 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig {
-            cases: std::env::var("LATTICE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000),
+            cases: std::env::var("LATTICE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000),
             failure_persistence: None,
             ..proptest::prelude::ProptestConfig::default()
         })]

@@ -4,8 +4,8 @@
 //! answer (a value or a typed error), never a panic, and no input may make
 //! a decoder allocate more than a bounded multiple of its own size.
 //!
-//! The budget is `LATTICE_FUZZ_CASES` cases per property (default 2,000,
-//! about a second each in a debug build); for a longer run:
+//! The budget is `LATTICE_FUZZ_CASES` cases per property (default 20,000,
+//! about 20 s for all six in a debug build on two cores); for a longer run:
 //! `LATTICE_FUZZ_CASES=1000000 cargo test --release -p lattice --test fuzz`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -79,7 +79,7 @@ fn cases() -> u32 {
     std::env::var("LATTICE_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000)
+        .unwrap_or(20_000)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
