@@ -736,3 +736,59 @@ fn a_host_says_when_it_loses_nats_and_when_it_is_back() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn lattice_up_raises_its_servers_max_payload() {
+    let echo = support::wasm("example-echo-actor");
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let port = free_port().to_string();
+    let mut up = Up::spawn(
+        h,
+        &[
+            "--host-id",
+            "big",
+            "--nats-port",
+            &port,
+            "--nats-max-payload",
+            "4194304",
+            "--actor",
+            &format!("echo={}", echo.display()),
+        ],
+    );
+    assert_eq!(up.event()["event"], "up");
+    // Two MiB of text: more than nats-server's default 1 MiB.
+    let text = "x".repeat(2 << 20);
+    let mut call = Command::new(LATTICE)
+        .args(["call", "echo", "echo.echo", "-", "--output", "json"])
+        .env("LATTICE_HOME", h)
+        .env_remove("LATTICE_NATS_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let body = serde_json::to_vec(&serde_json::json!({ "text": text })).unwrap();
+    std::io::Write::write_all(&mut call.stdin.take().unwrap(), &body).unwrap();
+    let out = call.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply.as_str().map(str::len), Some(2 << 20));
+    // Joining a server it does not start, the option is refused.
+    let refused = lattice(
+        h,
+        &["up", "--host-id", "second", "--nats-max-payload", "4194304"],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("starts none"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    up.interrupt();
+    assert!(up.wait());
+}

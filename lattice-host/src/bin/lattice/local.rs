@@ -58,7 +58,12 @@ pub(crate) struct Embedded {
 impl Embedded {
     /// Starts nats-server with JetStream on 127.0.0.1:`port` (4222, or a
     /// free port if that is taken) and waits until it takes connections.
-    pub(crate) async fn start(port: Option<u16>) -> anyhow::Result<Embedded> {
+    /// With `max_payload`, the server takes messages of up to that many
+    /// bytes (written to its configuration file in the home).
+    pub(crate) async fn start(
+        port: Option<u16>,
+        max_payload: Option<u32>,
+    ) -> anyhow::Result<Embedded> {
         let home = home();
         std::fs::create_dir_all(&home)
             .with_context(|| format!("cannot create {}", home.display()))?;
@@ -91,6 +96,14 @@ impl Embedded {
                     Ok(())
                 });
             }
+        }
+        if let Some(bytes) = max_payload {
+            // A setting of the configuration file only; the flags below
+            // override the rest of it.
+            let config = home.join("nats-server.conf");
+            std::fs::write(&config, format!("max_payload: {bytes}\n"))
+                .with_context(|| format!("cannot write {}", config.display()))?;
+            command.arg("--config").arg(&config);
         }
         let mut child = command
             .args(["--addr", "127.0.0.1", "--port", &port.to_string()])

@@ -48,6 +48,12 @@ pub(crate) struct UpArgs {
     /// (`lattice start --fuel N`); guest code runs about a third slower.
     #[arg(long)]
     fuel: bool,
+    /// The largest message, in bytes, the local nats-server started when no
+    /// NATS URL is given takes (its `max_payload`; nats-server's default is
+    /// 1 MiB, its limit 64 MiB). Arguments, replies and modules sent in a
+    /// request must fit.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..=64 << 20))]
+    nats_max_payload: Option<u32>,
     /// Port of the local nats-server started when no NATS URL is given.
     /// Default: 4222, or a free port if that is taken.
     #[arg(long)]
@@ -82,6 +88,16 @@ pub(crate) async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<()> {
     // Everything given is checked, and the host made, before anything
     // starts: a bad argument leaves no nats-server behind.
     let embedding = ctx.nats.url.is_none() && local::running().is_none();
+    if args.nats_max_payload.is_some() && !embedding {
+        anyhow::bail!(
+            "--nats-max-payload sets the nats-server `lattice up` starts, and this host starts \
+             none: it joins {}; set max_payload in that server's configuration",
+            ctx.nats
+                .url
+                .as_deref()
+                .unwrap_or("the local nats-server of another `lattice up`")
+        );
+    }
     let host = new_host(ctx, &args, embedding)?;
     for (name, path) in &args.actors {
         let info = host
@@ -99,7 +115,7 @@ pub(crate) async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<()> {
             running.url
         }
         (None, None) => {
-            let server = Embedded::start(args.nats_port).await?;
+            let server = Embedded::start(args.nats_port, args.nats_max_payload).await?;
             tracing::info!(url = %server.url, home = %local::home().display(), "started a local nats-server with JetStream");
             let url = server.url.clone();
             embedded = Some(server);
