@@ -100,6 +100,13 @@ pub use names::{NameError, NameKind};
 #[cfg(all(feature = "client", not(target_family = "wasm")))]
 pub use client::{ActorClient, CallOptions, Client, RawCall};
 
+/// The NATS client the native clients take, re-exported so that a program
+/// connects with the very version they were built against
+/// (`lattice::async_nats::connect(url)`): another version of async-nats
+/// is another `Client` type.
+#[cfg(all(feature = "client", not(target_family = "wasm")))]
+pub use async_nats;
+
 /// Turns a trait into a lattice contract.
 ///
 /// ```
