@@ -239,7 +239,8 @@ fn answer(host: &Host, actor: &Actor, verb: &str) -> Option<Vec<u8>> {
                         queue_group: name.to_owned(),
                         metadata: BTreeMap::from([
                             ("fingerprint".to_owned(), c.fingerprint.clone()),
-                            ("signature".to_owned(), signature(m)),
+                            // Exactly what the fingerprint hashes.
+                            ("signature".to_owned(), m.signature()),
                             ("docs".to_owned(), m.docs.clone()),
                             ("idempotent".to_owned(), m.idempotent.to_string()),
                             ("oneway".to_owned(), m.oneway.to_string()),
@@ -300,13 +301,4 @@ fn answer(host: &Host, actor: &Actor, verb: &str) -> Option<Vec<u8>> {
         _ => return None,
     };
     body.ok()
-}
-
-fn signature(m: &lattice::MethodInfo) -> String {
-    let args: Vec<String> = m
-        .args
-        .iter()
-        .map(|a| format!("{}: {}", a.name, a.ty))
-        .collect();
-    format!("{}({}) -> {}", m.name, args.join(", "), m.returns)
 }

@@ -318,10 +318,16 @@ async fn actors_answer_the_nats_micro_protocol() {
         .unwrap();
     assert_eq!(endpoint.subject, "lattice.ctl.rpc.echo.echo.echo");
     assert_eq!(endpoint.queue_group, "echo");
-    assert_eq!(
-        endpoint.metadata["signature"],
-        "echo(text: String) -> String"
-    );
+    // Exactly what the fingerprint hashes.
+    assert_eq!(endpoint.metadata["signature"], "echo(text:String)->String");
+    let fingerprint = u64::from_str_radix(&endpoint.metadata["fingerprint"], 16).unwrap();
+    let sum = info
+        .endpoints
+        .iter()
+        .filter(|e| e.name.starts_with("echo."))
+        .map(|e| lattice::method_hash(&e.metadata["signature"]))
+        .fold(0u64, u64::wrapping_add);
+    assert_eq!(sum, fingerprint, "the signatures hash to the fingerprint");
 
     // STATS count requests per method.
     let stats = nats.request("$SRV.STATS.echo", "".into()).await.unwrap();

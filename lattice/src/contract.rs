@@ -120,15 +120,33 @@ const fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
 /// The fingerprint of a contract's method signatures.
 ///
 /// Each method contributes the FNV-1a 64 hash of its signature text
-/// `name(arg:Type,arg:Type)->Return`; the contributions are combined with a
-/// wrapping sum, so the order of methods in the trait does not matter, while
-/// renaming a method or an argument, or changing a type, does. Docs, timeouts
-/// and flags do not take part. Computed at compile time by the macro.
+/// `name(arg:Type,arg:Type)->Return` (see [`MethodDescriptor::signature`]
+/// for the canonical form); the contributions are combined with a wrapping
+/// sum, so the order of methods in the trait does not matter, while
+/// renaming a method or an argument, or changing a type, does. Docs,
+/// timeouts and flags do not take part. Computed at compile time by the
+/// macro.
+///
+/// A worked example, with a generic argument and a unit return:
 ///
 /// ```
-/// # #[lattice::contract] pub trait Echo { fn echo(&self, text: String) -> String; }
+/// # use std::collections::HashMap;
+/// # #[derive(serde::Serialize, serde::Deserialize)] pub struct StoreError;
+/// #[lattice::contract]
+/// pub trait Store {
+///     fn put(&mut self, key: String, tags: HashMap<String, Vec<u8>>);
+///     fn get(&self, key: String) -> Result<Option<u64>, StoreError>;
+/// }
 /// use lattice::Contract;
-/// let d = <dyn Echo as Contract>::DESCRIPTOR;
+/// let d = <dyn Store as Contract>::DESCRIPTOR;
+/// let put = "put(key:String,tags:HashMap<String, Vec<u8>>)->()";
+/// let get = "get(key:String)->Result<Option<u64>, StoreError>";
+/// assert_eq!(d.methods[0].signature(), put);
+/// assert_eq!(d.methods[1].signature(), get);
+/// assert_eq!(lattice::method_hash(put), 0x08f1_f4e3_e4e9_b0d4);
+/// assert_eq!(lattice::method_hash(get), 0x6590_8246_5662_bf47);
+/// assert_eq!(d.fingerprint, 0x08f1_f4e3_e4e9_b0d4_u64.wrapping_add(0x6590_8246_5662_bf47));
+/// assert_eq!(d.fingerprint, 0x6e82_772a_3b4c_701b);
 /// assert_eq!(d.fingerprint, lattice::fingerprint(d.methods));
 /// ```
 pub const fn fingerprint(methods: &[MethodDescriptor]) -> u64 {
@@ -154,6 +172,53 @@ pub const fn fingerprint(methods: &[MethodDescriptor]) -> u64 {
         i += 1;
     }
     sum
+}
+
+/// The FNV-1a 64 hash of one method's signature text: its contribution to
+/// the [`fingerprint`].
+pub const fn method_hash(signature: &str) -> u64 {
+    fnv(FNV_OFFSET, signature.as_bytes())
+}
+
+/// The text a method contributes to the fingerprint, in its canonical form:
+/// `name(arg:Type,arg:Type)->Return`, with no space around `(`, `)`, `:`,
+/// `,` between arguments or `->`, and `()` for a method that returns
+/// nothing. Each type is written as the macro normalizes it: a space only
+/// between two words (`&'static str`, `dyn Trait`) and after each comma
+/// inside it (`HashMap<String, u32>`, `(u8, u16)`), none elsewhere
+/// (`Vec<Option<u8>>`, `&mut[u8]`), and paths as written in the trait
+/// (`std::vec::Vec<u8>` and `Vec<u8>` differ).
+fn signature_text<'a>(
+    name: &str,
+    args: impl Iterator<Item = (&'a str, &'a str)>,
+    returns: &str,
+) -> String {
+    let args: Vec<String> = args.map(|(name, ty)| format!("{name}:{ty}")).collect();
+    format!("{name}({})->{returns}", args.join(","))
+}
+
+impl MethodDescriptor {
+    /// The exact text hashed into the contract's fingerprint; see
+    /// [`fingerprint`] for a worked example.
+    pub fn signature(&self) -> String {
+        signature_text(
+            self.name,
+            self.args.iter().map(|a| (a.name, a.ty)),
+            self.returns,
+        )
+    }
+}
+
+impl MethodInfo {
+    /// The exact text hashed into the contract's fingerprint (see
+    /// [`MethodDescriptor::signature`]).
+    pub fn signature(&self) -> String {
+        signature_text(
+            &self.name,
+            self.args.iter().map(|a| (a.name.as_str(), a.ty.as_str())),
+            &self.returns,
+        )
+    }
 }
 
 /// A method descriptor with no flags set, for tests.

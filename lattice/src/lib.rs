@@ -91,7 +91,7 @@ pub mod __private;
 pub use bytes::Bytes;
 pub use contract::{
     ArgDescriptor, ArgInfo, Contract, ContractDescriptor, ContractInfo, MethodDescriptor,
-    MethodInfo, fingerprint,
+    MethodInfo, fingerprint, method_hash,
 };
 pub use dispatch::{Dispatch, Invocation};
 pub use error::{Error, ErrorKind, MAX_ERROR_MESSAGE, Result};
