@@ -901,9 +901,9 @@ async fn actor_to_actor(
     // The inner call costs relay's `add_to` minus relay's own call without
     // one (`echo_bytes` of nothing): both enter the same actor the same way
     // (on a fiber, as relay imports `call`), so what is left is the call
-    // from actor to actor and the little guest work around it. (Until
-    // session 9 the base was counter's own `add`, which runs inline: that
-    // put relay's fiber entry into the figure, about 0.3 us.)
+    // from actor to actor and the little guest work around it. (Counter's
+    // own `add` would be the wrong base: it runs inline, which would put
+    // relay's fiber entry into the figure, about 0.3 us.)
     let a2a = bench_host("a2a", "one", 64);
     a2a.start_actor_file("relay", &relay_module, ActorLimits::new())
         .await
