@@ -792,3 +792,60 @@ fn lattice_up_raises_its_servers_max_payload() {
     up.interrupt();
     assert!(up.wait());
 }
+
+#[test]
+fn lattice_new_makes_a_project_that_runs_as_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let made = json(h, &["new", "shop", "--path", dir.path().to_str().unwrap()]);
+    let project = std::path::PathBuf::from(made["project"].as_str().unwrap());
+    assert!(project.join("rust-toolchain.toml").is_file());
+
+    // Built as the book says: the actor with `lattice build`, the client
+    // with cargo.
+    let built = json(h, &["build", project.to_str().unwrap(), "-p", "shop-actor"]);
+    let module = built["modules"][0]["path"].as_str().unwrap().to_owned();
+    assert!(module.ends_with("shop_actor.wasm"), "{built}");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "--quiet", "-p", "shop-client"])
+        .current_dir(&project)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the generated client does not build");
+
+    // Run against a `lattice up`, called from the CLI and from the client.
+    let port = free_port().to_string();
+    let mut up = Up::spawn(
+        h,
+        &[
+            "--host-id",
+            "h1",
+            "--nats-port",
+            &port,
+            "--actor",
+            &format!("shop={module}"),
+        ],
+    );
+    assert_eq!(up.event()["event"], "up");
+    let reply = json(h, &["call", "shop", "greet", r#"{"name": "you"}"#]);
+    assert_eq!(reply, "Hello, you!");
+    let url = format!("nats://127.0.0.1:{port}");
+    let out = Command::new(&cargo)
+        .args(["run", "--quiet", "-p", "shop-client", "--", &url])
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Hello, native Rust!"
+    );
+    up.interrupt();
+    assert!(up.wait());
+}

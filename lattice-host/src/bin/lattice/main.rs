@@ -7,6 +7,7 @@
 mod cargo_build;
 mod connect;
 mod local;
+mod new;
 mod ops;
 mod output;
 mod up;
@@ -63,6 +64,8 @@ enum Command {
     Watch(ops::WatchArgs),
     /// Build an actor crate for wasm32-wasip1.
     Build(cargo_build::BuildArgs),
+    /// Make a new project: a contract, an actor implementing it and a native client.
+    New(new::NewArgs),
 }
 
 fn main() -> ExitCode {
@@ -105,5 +108,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Call(args) => ops::call(&ctx, args).await,
         Command::Watch(args) => ops::watch(&ctx, args).await,
         Command::Build(args) => cargo_build::run(&ctx, args).await,
+        Command::New(args) => new::run(&ctx, args),
     }
 }
