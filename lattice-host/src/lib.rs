@@ -25,17 +25,10 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
-pub mod control;
-mod control_client;
-mod discovery;
-mod engine;
-mod hibernate;
-mod host;
-mod instance;
-mod module;
-mod options;
-mod serve;
+mod node;
+mod runtime;
 
-pub use host::{ActorInfo, Call, Host, HostStats, Published};
 pub use lattice;
-pub use options::{ActorLimits, HostOptions};
+pub use node::control;
+pub use runtime::host::{ActorInfo, Call, Host, HostStats, Published};
+pub use runtime::options::{ActorLimits, HostOptions};

@@ -14,8 +14,8 @@ use wasmtime::{
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
-use crate::hibernate::{PageMap, Snapshot};
-use crate::host::{Actor, Call, HostInner, Published};
+use crate::runtime::hibernate::{PageMap, Snapshot};
+use crate::runtime::host::{Actor, Call, HostInner, Published};
 
 /// The longest log line or panic message taken from a guest.
 const MAX_TEXT: usize = 16 << 10;
@@ -95,7 +95,7 @@ const MAX_TABLE: usize = 100_000;
 /// function runs in it. Otherwise the limiter, asked at instantiation about
 /// each memory and table, would only say yes (about 130 instructions of a
 /// fresh instance, callgrind), and it is installed after.
-pub(crate) fn limits_instantiation(shape: &crate::module::Shape, max_memory: u64) -> bool {
+pub(crate) fn limits_instantiation(shape: &crate::runtime::module::Shape, max_memory: u64) -> bool {
     shape.start || shape.memory > max_memory || shape.table > MAX_TABLE as u64
 }
 
@@ -659,15 +659,14 @@ impl Outgoing<'_> {
     /// reports that nobody runs the callee.
     async fn send(&self, host: &Arc<HostInner>) -> Result<Vec<u8>, Error> {
         let local = host.actor(self.actor);
-        match host.connected() {
-            Some(connected) if !(local.is_some() && host.options().in_process) => {
+        match host.network() {
+            Some(network) if !(local.is_some() && host.options().in_process) => {
                 host.stats
                     .guest_calls_over_nats
                     .fetch_add(1, Ordering::Relaxed);
                 let remaining = self.deadline.saturating_duration_since(Instant::now());
-                let reply = connected
-                    .client
-                    .request(RawCall {
+                let reply = network
+                    .call(RawCall {
                         actor: self.actor,
                         contract: self.contract,
                         method: self.method,
@@ -739,14 +738,8 @@ impl Event {
                 "the host is shutting down",
             ));
         };
-        if let Some(connected) = host.connected() {
-            let full = format!(
-                "{}.{}.pub.{}",
-                lattice::subject::ROOT,
-                host.lattice(),
-                self.subject
-            );
-            let sent = connected.nats.publish(full, self.payload.clone().into());
+        if let Some(network) = host.network() {
+            let sent = network.publish(&self.subject, self.payload.clone().into());
             let sent = if inline {
                 // `unconstrained`: an exhausted task budget would make the
                 // send wait even with room in the queue.
@@ -762,7 +755,7 @@ impl Event {
             } else {
                 sent.await
             };
-            sent.map_err(|e| Error::new(ErrorKind::Transport, format!("cannot publish: {e}")))?;
+            sent?;
         }
         // Nobody listening locally is not an error: events are fire and forget.
         let _ = host.events.send(Published {

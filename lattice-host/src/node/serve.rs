@@ -23,19 +23,8 @@ use lattice::{Error, ErrorKind, headers};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::host::{Call, HostInner};
-
-/// The host's connection to a lattice.
-pub(crate) struct Connected {
-    pub(crate) nats: async_nats::Client,
-    pub(crate) client: lattice::Client,
-    /// Calls from NATS in progress on this host, against `max_inflight`:
-    /// a counter, as no call waits for room (one beyond the limit is
-    /// answered `overloaded` at once); a tokio semaphore took its waiters'
-    /// lock at every release: with its permit's `Arc`, about 200
-    /// instructions a call (callgrind).
-    pub(crate) inflight: Arc<AtomicUsize>,
-}
+use crate::node::Node;
+use crate::runtime::host::{Call, HostInner};
 
 /// A call's place among the host's calls in progress, given back on drop.
 pub(crate) struct Admitted(Arc<AtomicUsize>);
@@ -77,7 +66,7 @@ impl Serving {
 /// subscription per core, up to [`MAX_LOOPS`].
 pub(crate) async fn serve(
     host: &Arc<HostInner>,
-    connected: &Connected,
+    node: &Arc<Node>,
     actor: &str,
 ) -> Result<Serving, Error> {
     let subject = lattice::subject::rpc_filter(host.lattice(), actor)?;
@@ -92,7 +81,7 @@ pub(crate) async fn serve(
         .min(MAX_LOOPS);
     let mut subs = Vec::with_capacity(count);
     for _ in 0..count {
-        let sub = connected
+        let sub = node
             .nats
             .queue_subscribe(subject.clone(), actor.to_owned())
             .await
@@ -101,13 +90,19 @@ pub(crate) async fn serve(
     }
     // Make sure the server has the subscriptions before callers are told
     // the actor runs.
-    barrier(host, &connected.nats).await?;
+    barrier(node, &node.nats).await?;
     let names = Names::after(&subject, actor);
     let loops = subs
         .into_iter()
         .map(|sub| {
             let (stop, stopped) = oneshot::channel();
-            let task = tokio::spawn(serve_loop(Arc::downgrade(host), sub, names, stopped));
+            let task = tokio::spawn(serve_loop(
+                Arc::downgrade(host),
+                Arc::downgrade(node),
+                sub,
+                names,
+                stopped,
+            ));
             (stop, task)
         })
         .collect();
@@ -152,6 +147,7 @@ impl Names {
 
 async fn serve_loop(
     host: std::sync::Weak<HostInner>,
+    node: std::sync::Weak<Node>,
     mut sub: Subscriber,
     names: Names,
     mut stopped: oneshot::Receiver<()>,
@@ -190,9 +186,9 @@ async fn serve_loop(
                 break;
             }
             message = sub.next() => {
-                let (Some(message), Some(host)) = (message, host.upgrade()) else { break };
-                let Some((message, permit)) = admit(&host, message).await else { continue };
-                slot.set(Some(call_caught(host, message, names, permit)));
+                let (Some(message), Some(host), Some(node)) = (message, host.upgrade(), node.upgrade()) else { break };
+                let Some((message, permit)) = admit(&host, &node, message).await else { continue };
+                slot.set(Some(call_caught(host, node, message, names, permit)));
                 // First poll here (see the module docs). The actor's drain
                 // waits for the calls that go on on their own tasks: those
                 // running hold its permits, and those queued for a busy
@@ -220,12 +216,15 @@ async fn serve_loop(
 
 /// Takes one message if the host has room for another call, else answers
 /// `overloaded` at once.
-async fn admit(host: &Arc<HostInner>, message: Message) -> Option<(Message, Admitted)> {
-    let connected = host.connected()?;
+async fn admit(
+    host: &Arc<HostInner>,
+    node: &Node,
+    message: Message,
+) -> Option<(Message, Admitted)> {
     // Taken first, then given back if over: two calls racing for the last
     // place may both be refused, never both admitted.
-    let before = connected.inflight.fetch_add(1, Ordering::Relaxed);
-    let admitted = Admitted(connected.inflight.clone());
+    let before = node.inflight.fetch_add(1, Ordering::Relaxed);
+    let admitted = Admitted(node.inflight.clone());
     if before < host.options().max_inflight {
         return Some((message, admitted));
     }
@@ -239,18 +238,24 @@ async fn admit(host: &Arc<HostInner>, message: Message) -> Option<(Message, Admi
         ),
     );
     if let Some(reply) = message.reply {
-        send_error(&connected.nats, reply, &error).await;
+        send_error(&node.nats, reply, &error).await;
     }
     None
 }
 
 /// One admitted call, to its end: a bug of ours that panics fails this
 /// call, not the loop that serves the actor.
-async fn call_caught(host: Arc<HostInner>, mut message: Message, names: Names, permit: Admitted) {
+async fn call_caught(
+    host: Arc<HostInner>,
+    node: Arc<Node>,
+    mut message: Message,
+    names: Names,
+    permit: Admitted,
+) {
     // The message stays here, borrowed by the call, so that a panic can name
     // its subject (a clone of a subject read off the wire is an allocation).
     let reply = message.reply.take();
-    if std::panic::AssertUnwindSafe(handle(&host, &message, names, reply))
+    if std::panic::AssertUnwindSafe(handle(&host, &node, &message, names, reply))
         .catch_unwind()
         .await
         .is_err()
@@ -262,10 +267,13 @@ async fn call_caught(host: Arc<HostInner>, mut message: Message, names: Names, p
 }
 
 /// Runs one call from NATS and replies to `reply`, the message's own.
-async fn handle(host: &Arc<HostInner>, message: &Message, names: Names, reply: Option<Subject>) {
-    let Some(connected) = host.connected() else {
-        return;
-    };
+async fn handle(
+    host: &Arc<HostInner>,
+    node: &Node,
+    message: &Message,
+    names: Names,
+    reply: Option<Subject>,
+) {
     host.stats
         .calls_from_nats
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -277,7 +285,7 @@ async fn handle(host: &Arc<HostInner>, message: &Message, names: Names, reply: O
         }
         return;
     };
-    let max_payload = connected.nats.max_payload();
+    let max_payload = node.nats.max_payload();
     match result {
         // Checked here, as async-nats checks it, so that a reply too large
         // for the server still has its subject for the error reply, and
@@ -291,16 +299,16 @@ async fn handle(host: &Arc<HostInner>, message: &Message, names: Names, reply: O
                     body.len()
                 ),
             );
-            send_error(&connected.nats, reply, &error).await;
+            send_error(&node.nats, reply, &error).await;
         }
         Ok(body) => {
-            if let Err(e) = connected.nats.publish(reply, body).await {
+            if let Err(e) = node.nats.publish(reply, body).await {
                 // The connection closed, or the server's limit fell since
                 // the check: the caller times out.
                 tracing::warn!(subject = %message.subject, error = %e, "cannot send a reply");
             }
         }
-        Err(error) => send_error(&connected.nats, reply, &error).await,
+        Err(error) => send_error(&node.nats, reply, &error).await,
     }
 }
 
@@ -443,12 +451,12 @@ pub(crate) async fn send_error(
 /// server answers (or, with nobody subscribed, says so) only after it.
 /// async-nats's `flush` only writes the socket: a client on another
 /// connection could still find no subscriber.
-pub(crate) async fn barrier(host: &HostInner, nats: &async_nats::Client) -> Result<(), Error> {
+pub(crate) async fn barrier(node: &Node, nats: &async_nats::Client) -> Result<(), Error> {
     let subject = format!(
         "{}.{}.ctl.host.{}.ping",
         lattice::subject::ROOT,
-        host.lattice(),
-        host.host_id()
+        node.lattice(),
+        node.host_id()
     );
     let request = async_nats::Request::new().timeout(Some(Duration::from_secs(5)));
     match nats.send_request(subject, request).await {
@@ -466,18 +474,15 @@ pub(crate) async fn barrier(host: &HostInner, nats: &async_nats::Client) -> Resu
 const EVENT_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Publishes a host event on `lattice.{lattice}.evt.{host}.{kind}` as JSON.
-pub(crate) async fn emit(host: &HostInner, kind: &str, body: serde_json::Value) {
-    let Some(connected) = host.connected() else {
-        return;
-    };
-    let Ok(subject) = lattice::subject::EventSubject::new(host.lattice(), host.host_id(), kind)
+pub(crate) async fn emit(node: &Node, kind: &str, body: serde_json::Value) {
+    let Ok(subject) = lattice::subject::EventSubject::new(node.lattice(), node.host_id(), kind)
     else {
         return;
     };
     let payload = serde_json::to_vec(&body).unwrap_or_default();
     // With the server away the client's queue fills, and a publish waits
     // for room: an event is not worth holding up a stop for.
-    let publish = connected.nats.publish(subject.to_string(), payload.into());
+    let publish = node.nats.publish(subject.to_string(), payload.into());
     match tokio::time::timeout(EVENT_DEADLINE, publish).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, kind, "cannot publish an event"),

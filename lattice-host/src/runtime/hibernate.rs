@@ -25,7 +25,7 @@ use std::time::Duration;
 use lattice::{Error, ErrorKind};
 use tokio::time::Instant;
 
-use crate::host::HostInner;
+use crate::runtime::host::HostInner;
 
 /// Hibernates the instances idle for longer than `after`, on a thread of
 /// its own, until dropped (with the host).

@@ -9,7 +9,7 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy,
 };
 
-use crate::options::HostOptions;
+use crate::runtime::options::HostOptions;
 
 /// One engine per host: async support (guests call other actors while the
 /// host stays async), epoch interruption (deadlines), optional fuel, and the

@@ -29,73 +29,19 @@ use std::time::Duration;
 
 use async_nats::{HeaderMap, Message};
 use futures_util::StreamExt;
-use lattice::{ContractInfo, Error, ErrorKind, headers};
+use lattice::{Error, ErrorKind, headers};
 use serde::{Deserialize, Serialize};
 
-use crate::host::{Host, HostInner};
-use crate::options::ActorLimits;
+use crate::node::Node;
+use crate::runtime::host::{Host, HostInner};
+use crate::runtime::options::ActorLimits;
 
-pub use crate::control_client::ControlClient;
-
-/// The version of this host, as sent in pings and heartbeats.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use crate::node::control_client::ControlClient;
+pub use crate::runtime::inventory::{ActorEntry, HostSummary, Inventory, LabelsRequest, VERSION};
 
 /// The most actors listed by name in a heartbeat; beyond that it carries
 /// counts only, so that it stays far below NATS's `max_payload`.
 pub const HEARTBEAT_ACTORS: usize = 200;
-
-/// What a host answers to a ping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostSummary {
-    /// The host's id.
-    pub host: String,
-    /// The lattice it belongs to.
-    pub lattice: String,
-    /// Its version.
-    pub version: String,
-    /// Milliseconds since it started.
-    pub uptime_ms: u64,
-    /// Its labels.
-    pub labels: BTreeMap<String, String>,
-    /// How many actors it runs.
-    pub actors: usize,
-}
-
-/// One actor in an inventory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActorEntry {
-    /// The actor's name.
-    pub name: String,
-    /// The sha256 of its module.
-    pub digest: String,
-    /// The contracts it implements.
-    pub contracts: Vec<ContractInfo>,
-    /// Its instance limit on this host.
-    pub max_instances: u32,
-    /// Its warm, idle instances.
-    pub idle_instances: usize,
-    /// How many of those hibernate (see
-    /// [`HostOptions::hibernate_after`](crate::HostOptions::hibernate_after)).
-    /// Absent from hosts older than this field.
-    #[serde(default)]
-    pub hibernating_instances: usize,
-    /// Whether its calls run inline, without a fiber (see
-    /// [`HostOptions::inline_calls`](crate::HostOptions::inline_calls)).
-    /// Absent from hosts older than this field.
-    #[serde(default)]
-    pub inline: bool,
-}
-
-/// Everything a host runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Inventory {
-    /// The host's id.
-    pub host: String,
-    /// Its labels.
-    pub labels: BTreeMap<String, String>,
-    /// Its actors, by name.
-    pub actors: Vec<ActorEntry>,
-}
 
 /// A request to start an actor, from a module file on the host's disk or
 /// from the module's bytes in the request (exactly one of the two).
@@ -135,7 +81,7 @@ async fn load_module(
     match (path, module) {
         (Some(path), None) => {
             let path = in_module_dir(options.module_dir.as_deref(), path)?;
-            crate::module::read_file(&path, options.max_module_size).await
+            crate::runtime::module::read_file(&path, options.max_module_size).await
         }
         (None, Some(b64)) => {
             // Base64 takes 4 bytes for every 3.
@@ -298,18 +244,6 @@ pub struct StopRequest {
     pub name: String,
 }
 
-/// Changes to a host's labels.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LabelsRequest {
-    /// Labels to set.
-    #[serde(default)]
-    pub set: BTreeMap<String, String>,
-    /// Labels to remove.
-    #[serde(default)]
-    pub remove: Vec<String>,
-}
-
 /// A heartbeat: who the host is and what it runs, summarized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
@@ -360,7 +294,8 @@ impl Heartbeat {
 
 /// Subscribes the control subjects of a host that joined a lattice and
 /// starts its heartbeat.
-pub(crate) async fn start(host: &Arc<HostInner>, nats: &async_nats::Client) -> Result<(), Error> {
+pub(crate) async fn start(node: &Arc<Node>, host: &Arc<HostInner>) -> Result<(), Error> {
+    let nats = &node.nats;
     let lattice = host.lattice().to_owned();
     let all = lattice::subject::control_filter(&lattice)?;
     let mine = format!(
@@ -376,28 +311,32 @@ pub(crate) async fn start(host: &Arc<HostInner>, nats: &async_nats::Client) -> R
             )
             .with_source(e)
         })?;
-        let weak = Arc::downgrade(host);
+        let (weak, node) = (Arc::downgrade(host), Arc::downgrade(node));
         tokio::spawn(async move {
             while let Some(message) = sub.next().await {
-                let Some(inner) = weak.upgrade() else { return };
+                let (Some(inner), Some(node)) = (weak.upgrade(), node.upgrade()) else {
+                    return;
+                };
                 // A host that is shutting down leaves the control plane.
                 if inner.is_stopping() {
                     return;
                 }
-                tokio::spawn(handle(inner, message));
+                tokio::spawn(handle(node, inner, message));
             }
         });
     }
     nats.flush()
         .await
         .map_err(|e| Error::new(ErrorKind::Transport, format!("cannot subscribe: {e}")))?;
-    tokio::spawn(heartbeat(Arc::downgrade(host)));
+    tokio::spawn(heartbeat(Arc::downgrade(node), Arc::downgrade(host)));
     Ok(())
 }
 
-async fn heartbeat(weak: Weak<HostInner>) {
+async fn heartbeat(node: Weak<Node>, weak: Weak<HostInner>) {
     loop {
-        let Some(inner) = weak.upgrade() else { return };
+        let (Some(node), Some(inner)) = (node.upgrade(), weak.upgrade()) else {
+            return;
+        };
         if inner.is_stopping() {
             return;
         }
@@ -405,8 +344,8 @@ async fn heartbeat(weak: Weak<HostInner>) {
         let host = Host::from_inner(inner);
         let beat = Heartbeat::summarize(host.summary(), host.actor_limits());
         let body = serde_json::to_value(&beat).unwrap_or_default();
-        crate::serve::emit(host.inner(), "heartbeat", body).await;
-        drop(host);
+        crate::node::serve::emit(&node, "heartbeat", body).await;
+        drop((host, node));
         tokio::time::sleep(interval).await;
     }
 }
@@ -430,7 +369,7 @@ pub const HOST_OPS: [&str; 9] = [
     "stop_host",
 ];
 
-async fn handle(inner: Arc<HostInner>, message: Message) {
+async fn handle(node: Arc<Node>, inner: Arc<HostInner>, message: Message) {
     let Some(reply) = message.reply.clone() else {
         return;
     };
@@ -440,7 +379,7 @@ async fn handle(inner: Arc<HostInner>, message: Message) {
     // `lattice.{l}.ctl.{op}`: four tokens; a host's own subject has six.
     let lattice_wide = message.subject.split('.').count() == 4;
     let host = Host::from_inner(inner);
-    let result = match crate::serve::header_block(&message) {
+    let result = match crate::node::serve::header_block(&message) {
         Err(e) => Err(e),
         Ok(()) if lattice_wide && !LATTICE_WIDE_OPS.contains(&op.as_str()) => {
             Err(not_lattice_wide(&host, &op))
@@ -463,11 +402,8 @@ async fn handle(inner: Arc<HostInner>, message: Message) {
     {
         return;
     }
-    let Some(connected) = host.inner().connected() else {
-        return;
-    };
-    let (headers, bytes) = reply_body(result, connected.nats.max_payload());
-    if let Err(e) = connected
+    let (headers, bytes) = reply_body(result, node.nats.max_payload());
+    if let Err(e) = node
         .nats
         .publish_with_headers(reply, headers, bytes.into())
         .await

@@ -9,7 +9,7 @@ use lattice::{Error, ErrorKind, headers};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::control::{
+use crate::node::control::{
     ActorEntry, DescribeRequest, HostSummary, Inventory, LabelsRequest, ScaleRequest, StartRequest,
     StopRequest, UpdateRequest,
 };

@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn the_shape_tells_what_instantiation_does() {
-        use crate::instance::limits_instantiation;
+        use crate::runtime::instance::limits_instantiation;
         let shape = check_abi(&actor_with("17", "")).unwrap();
         let plain = Shape {
             start: false,

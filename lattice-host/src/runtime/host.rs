@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
@@ -13,12 +13,12 @@ use tokio::sync::{Semaphore, broadcast};
 use tokio::time::Instant;
 use wasmtime::{Engine, InstancePre, Linker};
 
-use crate::engine::{self, EpochTicker};
-use crate::hibernate::{PageMap, Sweeper};
-use crate::instance::{self, InstanceState, ReplyBody, Warm};
-use crate::module::{self, ModuleCache};
-use crate::options::{ActorLimits, HostOptions};
-use crate::serve::{self, Connected, Serving};
+use crate::runtime::engine::{self, EpochTicker};
+use crate::runtime::hibernate::{PageMap, Sweeper};
+use crate::runtime::instance::{self, InstanceState, ReplyBody, Warm};
+use crate::runtime::module::{self, ModuleCache};
+use crate::runtime::network::Network;
+use crate::runtime::options::{ActorLimits, HostOptions};
 
 /// A host: runs actors and invokes them.
 ///
@@ -62,7 +62,8 @@ pub(crate) struct HostInner {
     options: HostOptions,
     actors: RwLock<ActorTable>,
     pub(crate) events: broadcast::Sender<Published>,
-    connected: OnceLock<Connected>,
+    /// What puts the host on a lattice, once it joined one.
+    network: OnceLock<Arc<dyn Network>>,
     pub(crate) stats: Stats,
     started: std::time::Instant,
     labels: RwLock<std::collections::BTreeMap<String, String>>,
@@ -133,8 +134,7 @@ pub(crate) struct Actor {
     /// [`Host::scale_actor`]; `permits` holds as many permits.
     instances: AtomicU32,
     permits: Arc<Semaphore>,
-    serving: Mutex<Option<Serving>>,
-    pub(crate) stats: crate::discovery::ActorStats,
+    pub(crate) stats: crate::runtime::stats::ActorStats,
 }
 
 /// An actor's idle instances: those awake, longest idle first (a call
@@ -186,9 +186,6 @@ impl Idle {
 /// The native stack an inline call needs beyond the wasm stack: the host's
 /// and wasmtime's frames below the call, and the host functions it calls.
 const INLINE_HOST_FRAMES: usize = 256 << 10;
-
-/// How long a shutdown waits for the NATS connection to send what it holds.
-const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 
 /// What [`Host::start_actor`] started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,7 +290,7 @@ impl Host {
                 options,
                 actors: RwLock::default(),
                 events,
-                connected: OnceLock::new(),
+                network: OnceLock::new(),
                 stats: Stats::default(),
                 started: std::time::Instant::now(),
                 labels,
@@ -337,11 +334,9 @@ impl Host {
             }
             actors.insert(name.to_owned(), actor.clone());
         }
-        if let Some(connected) = self.inner.connected() {
-            match serve::serve(&self.inner, connected, name).await {
-                Ok(serving) => {
-                    *actor.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving)
-                }
+        if let Some(network) = self.inner.network() {
+            match network.serve(name).await {
+                Ok(()) => {}
                 Err(e) => {
                     self.inner
                         .actors
@@ -353,12 +348,9 @@ impl Host {
             }
         }
         tracing::info!(actor = name, digest = %info.digest, from_cache = info.from_cache, "actor started");
-        serve::emit(
-            &self.inner,
-            "actor_started",
-            actor_event(&self.inner, &info),
-        )
-        .await;
+        self.inner
+            .event("actor_started", actor_event(&self.inner, &info))
+            .await;
         Ok(info)
     }
 
@@ -418,14 +410,13 @@ impl Host {
             exports,
             input: None,
             idle: Mutex::default(),
-            serving: Mutex::default(),
-            stats: crate::discovery::ActorStats::new(&[]),
+            stats: crate::runtime::stats::ActorStats::new(&[]),
         };
         let deadline = Instant::now() + actor.limits.timeout;
         let mut warm = instance::instantiate(&self.inner, &actor, false, deadline).await?;
         actor.input = warm.input_buffer(&actor).await?;
         actor.contracts = warm.describe(&actor).await?;
-        actor.stats = crate::discovery::ActorStats::new(&actor.contracts);
+        actor.stats = crate::runtime::stats::ActorStats::new(&actor.contracts);
         actor
             .idle
             .get_mut()
@@ -465,9 +456,7 @@ impl Host {
                 }
             }
             // Calls look the actor up by name, so from here on they reach
-            // the new module; the subscription moves over with it.
-            let serving = old.serving.lock().unwrap_or_else(|e| e.into_inner()).take();
-            *new.serving.lock().unwrap_or_else(|e| e.into_inner()) = serving;
+            // the new module, through the same subscriptions.
             actors.insert(name.to_owned(), new.clone());
         }
         old.drain().await;
@@ -475,7 +464,7 @@ impl Host {
         tracing::info!(actor = name, from = %old.digest, to = %info.digest, "actor updated");
         let mut event = actor_event(&self.inner, &info);
         event["previous_digest"] = old.digest.clone().into();
-        serve::emit(&self.inner, "actor_updated", event).await;
+        self.inner.event("actor_updated", event).await;
         Ok(info)
     }
 
@@ -483,7 +472,7 @@ impl Host {
     /// Raising it takes effect at once; lowering it retires instances as
     /// their calls finish. Returns the previous limit.
     pub async fn scale_actor(&self, name: &str, max_instances: u32) -> Result<u32, Error> {
-        crate::options::check_max_instances(max_instances)?;
+        crate::runtime::options::check_max_instances(max_instances)?;
         let actor = self.inner.actor(name).ok_or_else(|| not_running(name))?;
         let previous = actor.instances.swap(max_instances, Ordering::SeqCst);
         if max_instances > previous {
@@ -518,17 +507,17 @@ impl Host {
             to = max_instances,
             "actor scaled"
         );
-        serve::emit(
-            &self.inner,
-            "actor_scaled",
-            serde_json::json!({
-                "host": self.inner.host_id(),
-                "actor": name,
-                "max_instances": max_instances,
-                "previous": previous,
-            }),
-        )
-        .await;
+        self.inner
+            .event(
+                "actor_scaled",
+                serde_json::json!({
+                    "host": self.inner.host_id(),
+                    "actor": name,
+                    "max_instances": max_instances,
+                    "previous": previous,
+                }),
+            )
+            .await;
         Ok(previous)
     }
 
@@ -550,13 +539,8 @@ impl Host {
         let actor = self.inner.actor(name).ok_or_else(|| not_running(name))?;
         // Unsubscribe first, so that new calls from NATS go to other hosts
         // rather than finding the actor gone here.
-        let serving = actor
-            .serving
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(serving) = serving {
-            serving.stop().await;
+        if let Some(network) = self.inner.network() {
+            network.unserve(name).await;
         }
         if self
             .inner
@@ -571,51 +555,12 @@ impl Host {
         }
         actor.drain().await;
         tracing::info!(actor = name, "actor stopped");
-        serve::emit(
-            &self.inner,
-            "actor_stopped",
-            serde_json::json!({ "host": self.inner.host_id(), "actor": name }),
-        )
-        .await;
-        Ok(())
-    }
-
-    /// Joins the lattice over `nats`: every running actor, and every actor
-    /// started from now on, is served on its subjects (queue group = the
-    /// actor's name, so that the hosts running an actor share its calls), and
-    /// calls from guests to actors elsewhere go over NATS.
-    pub async fn join(&self, nats: async_nats::Client) -> Result<(), Error> {
-        let client = lattice::Client::new(nats.clone(), &self.inner.options.lattice)?;
-        let connected = Connected {
-            nats,
-            client,
-            inflight: Arc::new(AtomicUsize::new(0)),
-        };
-        if self.inner.connected.set(connected).is_err() {
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                "this host has joined a lattice already",
-            ));
-        }
-        let connected = self
-            .inner
-            .connected()
-            .ok_or_else(|| Error::new(ErrorKind::Transport, "not connected"))?;
-        let actors = self.inner.actors_snapshot();
-        for actor in actors {
-            let serving = serve::serve(&self.inner, connected, &actor.name).await?;
-            *actor.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
-        }
-        crate::control::start(&self.inner, &connected.nats).await?;
-        crate::discovery::start(&self.inner, &connected.nats).await?;
-        serve::barrier(&self.inner, &connected.nats).await?;
-        tracing::info!(lattice = %self.inner.options.lattice, host = %self.inner.options.host_id, "joined the lattice");
-        serve::emit(
-            &self.inner,
-            "host_started",
-            serde_json::json!({ "host": self.inner.host_id(), "actors": self.actor_names() }),
-        )
-        .await;
+        self.inner
+            .event(
+                "actor_stopped",
+                serde_json::json!({ "host": self.inner.host_id(), "actor": name }),
+            )
+            .await;
         Ok(())
     }
 
@@ -625,22 +570,14 @@ impl Host {
         for name in self.actor_names() {
             let _ = self.stop_actor(&name).await;
         }
-        serve::emit(
-            &self.inner,
-            "host_stopped",
-            serde_json::json!({ "host": self.inner.host_id() }),
-        )
-        .await;
-        if let Some(connected) = self.inner.connected() {
-            // Bounded: with the server away, a flush waits for it forever.
-            if tokio::time::timeout(SHUTDOWN_FLUSH, connected.nats.flush())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    "the NATS connection did not flush within {SHUTDOWN_FLUSH:?}; stopping without it"
-                );
-            }
+        self.inner
+            .event(
+                "host_stopped",
+                serde_json::json!({ "host": self.inner.host_id() }),
+            )
+            .await;
+        if let Some(network) = self.inner.network() {
+            network.flush().await;
         }
         self.inner.stopped.send_replace(true);
     }
@@ -661,11 +598,11 @@ impl Host {
     }
 
     /// Who the host is: what it answers to a ping.
-    pub fn summary(&self) -> crate::control::HostSummary {
-        crate::control::HostSummary {
+    pub fn summary(&self) -> crate::runtime::inventory::HostSummary {
+        crate::runtime::inventory::HostSummary {
             host: self.inner.host_id().to_owned(),
             lattice: self.inner.lattice().to_owned(),
-            version: crate::control::VERSION.to_owned(),
+            version: crate::runtime::inventory::VERSION.to_owned(),
             uptime_ms: u64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             labels: self.labels(),
             actors: self
@@ -678,16 +615,16 @@ impl Host {
     }
 
     /// Everything the host runs.
-    pub fn inventory(&self) -> crate::control::Inventory {
+    pub fn inventory(&self) -> crate::runtime::inventory::Inventory {
         let actors = self.inner.actors_snapshot();
-        let entries: Vec<crate::control::ActorEntry> = actors
+        let entries: Vec<crate::runtime::inventory::ActorEntry> = actors
             .iter()
             .map(|a| {
                 let (idle, hibernating) = {
                     let idle = a.lock_idle();
                     (idle.len(), idle.asleep.len())
                 };
-                crate::control::ActorEntry {
+                crate::runtime::inventory::ActorEntry {
                     name: a.name.to_string(),
                     digest: a.digest.clone(),
                     contracts: a.contracts.clone(),
@@ -698,7 +635,7 @@ impl Host {
                 }
             })
             .collect();
-        crate::control::Inventory {
+        crate::runtime::inventory::Inventory {
             host: self.inner.host_id().to_owned(),
             labels: self.labels(),
             actors: entries,
@@ -732,10 +669,10 @@ impl Host {
     /// keys follow the naming rule; values are free text up to 256 bytes.
     pub fn update_labels(
         &self,
-        change: crate::control::LabelsRequest,
+        change: crate::runtime::inventory::LabelsRequest,
     ) -> Result<std::collections::BTreeMap<String, String>, Error> {
         for (key, value) in &change.set {
-            crate::options::check_label(key, value)?;
+            crate::runtime::options::check_label(key, value)?;
         }
         let mut labels = self.inner.labels.write().unwrap_or_else(|e| e.into_inner());
         for key in &change.remove {
@@ -972,8 +909,26 @@ fn not_running(name: &str) -> Error {
 }
 
 impl HostInner {
-    pub(crate) fn connected(&self) -> Option<&Connected> {
-        self.connected.get()
+    /// What puts the host on a lattice, once it joined one.
+    pub(crate) fn network(&self) -> Option<&Arc<dyn Network>> {
+        self.network.get()
+    }
+
+    /// Gives the host its network; once only.
+    pub(crate) fn set_network(&self, network: Arc<dyn Network>) -> Result<(), Error> {
+        self.network.set(network).map_err(|_| {
+            Error::new(
+                ErrorKind::AlreadyExists,
+                "this host has joined a lattice already",
+            )
+        })
+    }
+
+    /// Publishes a host event through the network, if the host has one.
+    pub(crate) async fn event(&self, kind: &str, body: serde_json::Value) {
+        if let Some(network) = self.network() {
+            network.event(kind, body).await;
+        }
     }
 
     pub(crate) fn lattice(&self) -> &str {
@@ -1122,8 +1077,7 @@ impl HostInner {
             // next call gets a fresh one.
             Err(failure) => {
                 tracing::warn!(actor = %actor.name, error = %failure, "instance dropped");
-                let failed = serve::emit(
-                    self,
+                let failed = self.event(
                     "actor_failed",
                     serde_json::json!({
                         "host": self.host_id(),
