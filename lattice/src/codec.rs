@@ -68,10 +68,21 @@ pub fn decode_as<T: DeserializeOwned>(
     bytes: &[u8],
     what: &dyn std::fmt::Display,
 ) -> Result<T, Error> {
+    decode_filled(bytes, what, |e| Error::decode(what, e))
+}
+
+/// Decodes one value that must fill `bytes` exactly; `failed` makes the
+/// error of a value that does not decode, `what` names it when bytes are
+/// left over.
+fn decode_filled<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &dyn std::fmt::Display,
+    failed: impl FnOnce(rmp_serde::decode::Error) -> Error,
+) -> Result<T, Error> {
     // Straight from the slice: strings and `bin` are read in place, not
     // copied through an intermediate buffer first.
     let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-    let value = T::deserialize(&mut de).map_err(|e| Error::decode(what, e))?;
+    let value = T::deserialize(&mut de).map_err(failed)?;
     // The slice reader does not tell how far it got; that the next marker
     // cannot be read (no byte left) says the value filled `bytes`.
     match serde::de::IgnoredAny::deserialize(&mut de) {
@@ -130,20 +141,11 @@ pub fn decode_method_args<T: DeserializeOwned>(
     } else {
         payload
     };
-    let mut de = rmp_serde::Deserializer::from_read_ref(payload);
-    let value = T::deserialize(&mut de)
-        .map_err(|e| args_error(contract, method, std::any::type_name::<T>(), &e))?;
-    match serde::de::IgnoredAny::deserialize(&mut de) {
-        Err(rmp_serde::decode::Error::InvalidMarkerRead(e))
-            if e.kind() == std::io::ErrorKind::UnexpectedEof =>
-        {
-            Ok(value)
-        }
-        _ => Err(trailing_bytes(
-            payload,
-            &format_args!("the arguments of `{}.{}`", contract.name, method.name),
-        )),
-    }
+    decode_filled(
+        payload,
+        &format_args!("the arguments of `{}.{}`", contract.name, method.name),
+        |e| args_error(contract, method, std::any::type_name::<T>(), &e),
+    )
 }
 
 /// The error for arguments that do not decode, in the contract's terms:

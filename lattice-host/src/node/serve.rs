@@ -162,10 +162,10 @@ async fn serve_loop(
     // Once stopping: the latest the subscription's last messages arrive.
     let mut drained_by: Option<tokio::time::Instant> = None;
     loop {
+        // Polled only once draining (the branch's condition below).
         let drain_deadline = async {
-            match drained_by {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => std::future::pending().await,
+            if let Some(deadline) = drained_by {
+                tokio::time::sleep_until(deadline).await;
             }
         };
         tokio::select! {
@@ -181,7 +181,7 @@ async fn serve_loop(
                 }
                 drained_by = Some(tokio::time::Instant::now() + DRAIN_DEADLINE);
             }
-            () = drain_deadline => {
+            () = drain_deadline, if drained_by.is_some() => {
                 tracing::warn!("an actor's subscription did not drain within {DRAIN_DEADLINE:?}; stopping it");
                 break;
             }

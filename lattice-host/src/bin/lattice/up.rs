@@ -87,7 +87,13 @@ pub(crate) async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<()> {
     init_logging();
     // Everything given is checked, and the host made, before anything
     // starts: a bad argument leaves no nats-server behind.
-    let embedding = ctx.nats.url.is_none() && local::running().is_none();
+    // Read once: the state file and a connection to the server it names.
+    let running = if ctx.nats.url.is_none() {
+        local::running()
+    } else {
+        None
+    };
+    let embedding = ctx.nats.url.is_none() && running.is_none();
     if args.nats_max_payload.is_some() && !embedding {
         anyhow::bail!(
             "--nats-max-payload sets the nats-server `lattice up` starts, and this host starts \
@@ -108,7 +114,7 @@ pub(crate) async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<()> {
     }
     // With no URL: join the local server of another `lattice up`, or start one.
     let mut embedded = None;
-    let url = match (&ctx.nats.url, local::running()) {
+    let url = match (&ctx.nats.url, running) {
         (Some(url), _) => url.clone(),
         (None, Some(running)) => {
             tracing::info!(url = %running.url, pid = running.pid, "joining the local nats-server of another `lattice up`");
