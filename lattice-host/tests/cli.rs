@@ -271,6 +271,20 @@ fn the_cli_drives_a_lattice_of_two_hosts() {
         .unwrap();
     assert_eq!(add["args"][0]["name"], "by");
     assert_eq!(add["args"][0]["ty"], "u64");
+    assert_eq!(add["args"][0]["schema"]["format"], "uint64");
+    let error = &contract["types"]["CounterError"];
+    assert_eq!(error["description"], "Why a counter refused a request.");
+    // And as text: the JSON to write, type by type.
+    let text = lattice(h, &with(&["describe", "counter"]));
+    let text = String::from_utf8_lossy(&text.stdout);
+    for line in [
+        "      json: { by: u64 } -> { Ok: u64 } | { Err: CounterError }",
+        "    CounterError =  // Why a counter refused a request.",
+        "\n        | { InvalidName: { name: string } }",
+        "\n        | \"Overflow\"",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
 
     // Calls with JSON, through the descriptors.
     assert_eq!(

@@ -329,6 +329,24 @@ async fn actors_answer_the_nats_micro_protocol() {
         .fold(0u64, u64::wrapping_add);
     assert_eq!(sum, fingerprint, "the signatures hash to the fingerprint");
 
+    // The contract's types, with their fields and variants (JSON Schema).
+    let info = nats.request("$SRV.INFO.counter", "".into()).await.unwrap();
+    let info: async_nats::service::Info = serde_json::from_slice(&info.payload).unwrap();
+    let contracts: Vec<lattice::ContractInfo> =
+        serde_json::from_str(&info.metadata["contracts"]).unwrap();
+    let counter = &contracts[0];
+    let error = serde_json::to_string(&counter.types["CounterError"]).unwrap();
+    for part in [r#""const":"Overflow""#, r#""InvalidName""#, r#""name":{"#] {
+        assert!(error.contains(part), "{part} in {error}");
+    }
+    let checked_add = counter.method("checked_add").unwrap();
+    assert_eq!(checked_add.args[0].schema["format"], "uint64");
+    assert!(
+        serde_json::to_string(&checked_add.returns_schema)
+            .unwrap()
+            .contains("#/types/CounterError")
+    );
+
     // STATS count requests per method.
     let stats = nats.request("$SRV.STATS.echo", "".into()).await.unwrap();
     let stats: async_nats::service::Stats = serde_json::from_slice(&stats.payload).unwrap();

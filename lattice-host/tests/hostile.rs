@@ -208,6 +208,53 @@ async fn the_memory_cap_holds_from_instantiation() {
     still_serving(&host).await;
 }
 
+/// A guest describes its contracts with schemas of any JSON: one nested
+/// without end gets a typed refusal, not the host's stack.
+#[tokio::test]
+async fn a_contract_list_nested_without_end_is_refused() {
+    let host = started().await;
+    let describing = |depth: usize| {
+        let mut list = codec::encode(&serde_json::json!([{
+            "name": "deep",
+            "version": 1,
+            "fingerprint": "0000000000000001",
+            "methods": [],
+            "types": { "T": null },
+        }]))
+        .unwrap();
+        assert_eq!(list.pop(), Some(0xc0), "the null comes last");
+        list.extend(std::iter::repeat_n(0x91, depth)); // [[[...
+        list.push(0xc0);
+        let data: String = list.iter().map(|b| format!("\\{b:02x}")).collect();
+        wat::parse_str(format!(
+            r#"(module
+                (memory (export "memory") 1)
+                (data (i32.const 16) "{data}")
+                (func (export "lattice_alloc") (param i32) (result i32) i32.const 32768)
+                (func (export "lattice_free") (param i32 i32))
+                (func (export "lattice_describe") (result i64) i64.const {packed})
+                (func (export "lattice_dispatch") (param i32 i32 i32 i32 i64) (result i64)
+                    i64.const 0x1_0000_0010)
+                (@custom "lattice_abi" "\02\00\00\00"))"#,
+            packed = ((list.len() as u64) << 32) | 16,
+        ))
+        .unwrap()
+    };
+    for depth in [1_000, 25_000] {
+        let err = host
+            .start_actor("deep", describing(depth), ActorLimits::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidModule, "{err}");
+        assert!(err.message().contains("depth"), "{err}");
+    }
+    // Nested as deep as schemas are: described.
+    host.start_actor("nested", describing(60), ActorLimits::new())
+        .await
+        .unwrap();
+    still_serving(&host).await;
+}
+
 #[tokio::test]
 async fn a_stack_overflow_traps() {
     let host = started().await;

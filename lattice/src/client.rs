@@ -570,6 +570,7 @@ mod tests {
         fingerprint: 1,
         docs: "",
         methods: &[method("get"), method("put")],
+        schema: crate::ContractSchema::default,
     };
 
     /// A hand-made descriptor whose method name would add a subject token.
@@ -579,6 +580,7 @@ mod tests {
         fingerprint: 1,
         docs: "",
         methods: &[method("get.all")],
+        schema: crate::ContractSchema::default,
     };
 
     #[test]

@@ -71,6 +71,20 @@ pub fn decode_as<T: DeserializeOwned>(
     decode_filled(bytes, what, |e| Error::decode(what, e))
 }
 
+/// Like [`decode_as`], refusing arrays and maps nested deeper than
+/// `max_depth`: for values of types that nest as deep as the bytes say
+/// (`serde_json::Value`), whose decoding recurses once a level.
+pub fn decode_bounded<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &dyn std::fmt::Display,
+    max_depth: usize,
+) -> Result<T, Error> {
+    decode_filled_with(bytes, what, max_depth, |e| Error::decode(what, e))
+}
+
+/// rmp-serde's own limit on nesting.
+const DEFAULT_MAX_DEPTH: usize = 1024;
+
 /// Decodes one value that must fill `bytes` exactly; `failed` makes the
 /// error of a value that does not decode, `what` names it when bytes are
 /// left over.
@@ -79,9 +93,21 @@ fn decode_filled<T: DeserializeOwned>(
     what: &dyn std::fmt::Display,
     failed: impl FnOnce(rmp_serde::decode::Error) -> Error,
 ) -> Result<T, Error> {
+    decode_filled_with(bytes, what, DEFAULT_MAX_DEPTH, failed)
+}
+
+fn decode_filled_with<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &dyn std::fmt::Display,
+    max_depth: usize,
+    failed: impl FnOnce(rmp_serde::decode::Error) -> Error,
+) -> Result<T, Error> {
     // Straight from the slice: strings and `bin` are read in place, not
     // copied through an intermediate buffer first.
     let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    if max_depth != DEFAULT_MAX_DEPTH {
+        de.set_max_depth(max_depth);
+    }
     let value = T::deserialize(&mut de).map_err(failed)?;
     // The slice reader does not tell how far it got; that the next marker
     // cannot be read (no byte left) says the value filled `bytes`.

@@ -1,6 +1,9 @@
 //! Contract metadata: what a contract is called, its version, its methods.
 
 use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::schema::ContractSchema;
 
 /// A contract: implemented by the macro for `dyn YourTrait`.
 ///
@@ -27,25 +30,52 @@ pub trait Contract: 'static {
 
 /// A contract described as data, for introspection, discovery and the CLI.
 ///
-/// Built by `#[lattice::contract]`; serializes to the shape carried in
-/// discovery replies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Built by `#[lattice::contract]`; serializes as its [`ContractInfo`], the
+/// shape carried in discovery replies.
+#[derive(Debug, Clone, Copy)]
 pub struct ContractDescriptor {
     /// The wire name, e.g. `counter`.
     pub name: &'static str,
     /// The version given in `#[lattice::contract(version = N)]`.
     pub version: u32,
     /// The fingerprint of the method signatures (see [`fingerprint`]).
-    #[serde(serialize_with = "serialize_fingerprint")]
     pub fingerprint: u64,
     /// The trait's doc comment.
     pub docs: &'static str,
     /// The methods, in declaration order.
     pub methods: &'static [MethodDescriptor],
+    /// Makes the JSON Schema of the arguments, returns and named types
+    /// (see [`schema`](crate::schema)); called when the contract is
+    /// described, never on a call.
+    pub schema: fn() -> ContractSchema,
 }
 
-fn serialize_fingerprint<S: serde::Serializer>(fp: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&format_args!("{fp:016x}"))
+/// Equal when everything but the schema function is: the schema follows from
+/// the methods' types, and function addresses are not comparable.
+impl PartialEq for ContractDescriptor {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.name,
+            self.version,
+            self.fingerprint,
+            self.docs,
+            self.methods,
+        ) == (
+            other.name,
+            other.version,
+            other.fingerprint,
+            other.docs,
+            other.methods,
+        )
+    }
+}
+
+impl Eq for ContractDescriptor {}
+
+impl Serialize for ContractDescriptor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ContractInfo::from(self).serialize(serializer)
+    }
 }
 
 impl ContractDescriptor {
@@ -67,7 +97,7 @@ impl ContractDescriptor {
 }
 
 /// One method of a contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MethodDescriptor {
     /// The wire name (the Rust method name).
     pub name: &'static str,
@@ -94,7 +124,7 @@ pub struct MethodDescriptor {
 }
 
 /// One argument of a method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArgDescriptor {
     /// The argument's name: its key in the arguments map.
     pub name: &'static str,
@@ -296,6 +326,11 @@ pub struct ContractInfo {
     pub docs: String,
     /// The methods.
     pub methods: Vec<MethodInfo>,
+    /// The named types (structs and enums) of the arguments and returns, by
+    /// name, as JSON Schema; the schemas of arguments and returns refer to
+    /// them as `{"$ref": "#/types/Name"}` (see [`schema`](crate::schema)).
+    #[serde(default)]
+    pub types: Map<String, Value>,
 }
 
 impl ContractInfo {
@@ -312,12 +347,21 @@ impl ContractInfo {
 
 impl From<&ContractDescriptor> for ContractInfo {
     fn from(d: &ContractDescriptor) -> Self {
+        let mut schema = (d.schema)();
+        let mut methods: Vec<MethodInfo> = d.methods.iter().map(MethodInfo::from).collect();
+        for (method, schemas) in methods.iter_mut().zip(schema.methods.drain(..)) {
+            for (arg, arg_schema) in method.args.iter_mut().zip(schemas.args) {
+                arg.schema = arg_schema;
+            }
+            method.returns_schema = schemas.returns;
+        }
         ContractInfo {
             name: d.name.to_owned(),
             version: d.version,
             fingerprint: d.fingerprint_hex(),
             docs: d.docs.to_owned(),
-            methods: d.methods.iter().map(MethodInfo::from).collect(),
+            methods,
+            types: schema.types,
         }
     }
 }
@@ -352,6 +396,10 @@ pub struct MethodInfo {
     /// The default deadline in milliseconds.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// The JSON Schema of the return value (`null` for `()`, or when the
+    /// describing side did not send one).
+    #[serde(default)]
+    pub returns_schema: Value,
 }
 
 impl From<&MethodDescriptor> for MethodInfo {
@@ -366,6 +414,7 @@ impl From<&MethodDescriptor> for MethodInfo {
                     name: a.name.to_owned(),
                     ty: a.ty.to_owned(),
                     bytes: a.bytes,
+                    schema: Value::Null,
                 })
                 .collect(),
             returns: m.returns.to_owned(),
@@ -375,6 +424,7 @@ impl From<&MethodDescriptor> for MethodInfo {
             idempotent: m.idempotent,
             oneway: m.oneway,
             timeout_ms: m.timeout_ms,
+            returns_schema: Value::Null,
         }
     }
 }
@@ -389,4 +439,7 @@ pub struct ArgInfo {
     /// Whether it is bytes.
     #[serde(default)]
     pub bytes: bool,
+    /// Its JSON Schema (`null` when the describing side did not send one).
+    #[serde(default)]
+    pub schema: Value,
 }

@@ -55,6 +55,7 @@
 //! - [`buffer`]: message bodies from a per-thread arena (native only).
 //! - [`Error`] and [`ErrorKind`]: one error type, with wire status codes.
 //! - [`Contract`], [`ContractDescriptor`], [`MethodDescriptor`]: contract metadata.
+//! - [`schema`]: the types of a contract as JSON Schema.
 //! - [`Dispatch`]: the server side of a contract, implemented by the macro.
 //! - [`guest`]: calls from inside an actor to other actors.
 //! - [`abi`]: the guest ABI between hosts and actor modules.
@@ -78,6 +79,7 @@ pub mod guest;
 pub mod headers;
 pub mod names;
 pub mod prefix;
+pub mod schema;
 pub mod subject;
 
 #[cfg(all(feature = "client", not(target_family = "wasm")))]
@@ -96,6 +98,13 @@ pub use contract::{
 pub use dispatch::{Dispatch, Invocation};
 pub use error::{Error, ErrorKind, MAX_ERROR_MESSAGE, Result};
 pub use names::{NameError, NameKind};
+pub use schema::{ContractSchema, MethodSchema};
+
+/// The JSON Schema generator the contract macro describes types with,
+/// re-exported for its version: derive `schemars::JsonSchema` on a
+/// contract's types with a `schemars = "1"` dependency (see
+/// [`schema`]).
+pub use schemars;
 
 #[cfg(all(feature = "client", not(target_family = "wasm")))]
 pub use client::{ActorClient, CallOptions, Client, RawCall};

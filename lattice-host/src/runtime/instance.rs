@@ -1120,8 +1120,10 @@ impl Warm {
             .await
             .map_err(|e| call_failed(actor, &self.store, e, "describing its contracts"))?;
         let bytes = self.reply(actor, packed)?;
+        // Schemas are JSON of any shape: bounded, as serde_json bounds what it
+        // parses.
         let contracts: Vec<ContractInfo> =
-            lattice::codec::decode_as(bytes, &"the actor's contract list")
+            lattice::codec::decode_bounded(bytes, &"the actor's contract list", 128)
                 .map_err(|e| Error::new(ErrorKind::InvalidModule, e.message().to_owned()))?;
         Ok(contracts)
     }

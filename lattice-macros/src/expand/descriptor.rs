@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::ast::Contract;
+use crate::ast::{Bytes, Contract};
 
 pub(super) fn expand(contract: &Contract) -> TokenStream {
     let krate = &contract.krate;
@@ -45,8 +45,41 @@ pub(super) fn expand(contract: &Contract) -> TokenStream {
             }
         }
     });
+    let schemas = contract.methods.iter().map(|m| {
+        let args = m
+            .args
+            .iter()
+            .map(|a| schema_of(krate, Some(&a.ty), &a.ty_text, a.bytes, Place::Arg));
+        let place = if m.output.result {
+            Place::ResultReply
+        } else {
+            Place::Reply
+        };
+        let returns = schema_of(
+            krate,
+            m.output.ty.as_ref(),
+            &m.output.ty_text,
+            m.output.bytes,
+            place,
+        );
+        quote! {
+            #krate::MethodSchema {
+                args: ::std::vec![#(#args),*],
+                returns: #returns,
+            }
+        }
+    });
     quote! {
         const _: () = {
+            fn schema() -> #krate::ContractSchema {
+                #[allow(unused_imports)]
+                use #krate::schema::{ViaJsonSchema as _, ViaName as _};
+                #[allow(unused_mut, unused_variables)]
+                let mut collector = #krate::schema::Collector::new();
+                let methods = ::std::vec![#(#schemas),*];
+                #krate::ContractSchema { methods, types: collector.finish() }
+            }
+
             const METHODS: &[#krate::MethodDescriptor] = &[#(#methods),*];
 
             #[automatically_derived]
@@ -57,8 +90,43 @@ pub(super) fn expand(contract: &Contract) -> TokenStream {
                     fingerprint: #krate::__private::fingerprint(METHODS),
                     docs: #docs,
                     methods: METHODS,
+                    schema,
                 };
             }
         };
+    }
+}
+
+/// Where a type appears.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Arg,
+    Reply,
+    /// A reply of `Result<T, E>`.
+    ResultReply,
+}
+
+/// The schema of one argument or return: bytes as the JSON mapping reads or
+/// writes them, other types through their `JsonSchema` if they have one (chosen by
+/// autoref), by name otherwise. A `Result` is inlined: it is the shape of
+/// the reply, not a type of the user's.
+fn schema_of(
+    krate: &syn::Path,
+    ty: Option<&syn::Type>,
+    text: &str,
+    bytes: Bytes,
+    place: Place,
+) -> TokenStream {
+    let inline = place == Place::ResultReply;
+    match ty {
+        None => quote!(#krate::schema::unit()),
+        Some(_) if bytes.is_bytes() => {
+            let optional = text.starts_with("Option<") || text.contains("::Option<");
+            let reply = place != Place::Arg;
+            quote!(collector.bytes(#text, #optional, #reply))
+        }
+        Some(ty) => {
+            quote!((&&#krate::schema::Probe::<#ty>::new(#text)).schema(&mut collector, #inline))
+        }
     }
 }

@@ -49,6 +49,28 @@ struct BlobsTypeArgs {
     pub r#ref: bytes::Bytes,
 }
 const _: () = {
+    fn schema() -> ::lattice::ContractSchema {
+        #[allow(unused_imports)]
+        use ::lattice::schema::{ViaJsonSchema as _, ViaName as _};
+        #[allow(unused_mut, unused_variables)]
+        let mut collector = ::lattice::schema::Collector::new();
+        let methods = ::std::vec![
+            ::lattice::MethodSchema { args : ::std::vec![(&& ::lattice::schema::Probe:: <
+            String > ::new("String")).schema(& mut collector, false), collector
+            .bytes("Vec<u8>", false, false), collector.bytes("Option<Vec<u8>>", true,
+            false)], returns : (&& ::lattice::schema::Probe:: < Result < u64, String > >
+            ::new("Result<u64, String>")).schema(& mut collector, true), },
+            ::lattice::MethodSchema { args : ::std::vec![(&& ::lattice::schema::Probe:: <
+            String > ::new("String")).schema(& mut collector, false)], returns :
+            collector.bytes("Vec<u8>", false, true), }, ::lattice::MethodSchema { args :
+            ::std::vec![collector.bytes("bytes::Bytes", false, false)], returns :
+            collector.bytes("Option<Vec<u8>>", true, true), }
+        ];
+        ::lattice::ContractSchema {
+            methods,
+            types: collector.finish(),
+        }
+    }
     const METHODS: &[::lattice::MethodDescriptor] = &[
         ::lattice::MethodDescriptor {
             name: "put",
@@ -123,6 +145,7 @@ const _: () = {
             fingerprint: ::lattice::__private::fingerprint(METHODS),
             docs: "Stores blobs.",
             methods: METHODS,
+            schema,
         };
     }
 };

@@ -44,6 +44,29 @@ pub struct CounterRenameArgs {
 #[serde(crate = "::lattice::__private::serde")]
 pub struct CounterResetArgs {}
 const _: () = {
+    fn schema() -> ::lattice::ContractSchema {
+        #[allow(unused_imports)]
+        use ::lattice::schema::{ViaJsonSchema as _, ViaName as _};
+        #[allow(unused_mut, unused_variables)]
+        let mut collector = ::lattice::schema::Collector::new();
+        let methods = ::std::vec![
+            ::lattice::MethodSchema { args : ::std::vec![(&& ::lattice::schema::Probe:: <
+            u64 > ::new("u64")).schema(& mut collector, false)], returns : (&&
+            ::lattice::schema::Probe:: < u64 > ::new("u64")).schema(& mut collector,
+            false), }, ::lattice::MethodSchema { args : ::std::vec![], returns : (&&
+            ::lattice::schema::Probe:: < u64 > ::new("u64")).schema(& mut collector,
+            false), }, ::lattice::MethodSchema { args : ::std::vec![(&&
+            ::lattice::schema::Probe:: < String > ::new("String")).schema(& mut
+            collector, false)], returns : (&& ::lattice::schema::Probe:: < Result < (),
+            CounterError > > ::new("Result<(), CounterError>")).schema(& mut collector,
+            true), }, ::lattice::MethodSchema { args : ::std::vec![], returns :
+            ::lattice::schema::unit(), }
+        ];
+        ::lattice::ContractSchema {
+            methods,
+            types: collector.finish(),
+        }
+    }
     const METHODS: &[::lattice::MethodDescriptor] = &[
         ::lattice::MethodDescriptor {
             name: "add",
@@ -114,6 +137,7 @@ const _: () = {
             fingerprint: ::lattice::__private::fingerprint(METHODS),
             docs: "",
             methods: METHODS,
+            schema,
         };
     }
 };

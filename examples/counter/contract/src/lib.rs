@@ -7,10 +7,11 @@
 #![deny(missing_docs)]
 
 // ANCHOR: contract
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Why a counter refused a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum CounterError {
     /// The new name is empty or longer than 32 characters.
     InvalidName {

@@ -224,6 +224,11 @@ lattice.workspace = true
 "#;
 
 const CONTRACT_RS: &str = r#"//! The `@CAMEL@` contract: what the actor does, as callers see it.
+//!
+//! A struct or enum a method takes or returns derives serde's `Serialize`
+//! and `Deserialize`, and schemars' `JsonSchema` so that `lattice describe`
+//! shows its fields (dependencies `serde = { version = "1", features =
+//! ["derive"] }` and `schemars = "1"`).
 
 /// Greets whoever calls.
 #[lattice::contract(version = 1)]

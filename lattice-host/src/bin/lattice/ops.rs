@@ -527,9 +527,44 @@ pub(crate) async fn describe(ctx: &Context, args: DescribeArgs) -> anyhow::Resul
             for line in method.docs.lines() {
                 println!("      {line}");
             }
+            if let Some(json) = json_shape(method) {
+                println!("      json: {json}");
+            }
+        }
+        if !contract.types.is_empty() {
+            println!();
+            println!("  types (JSON):");
+            for (name, schema) in &contract.types {
+                for line in lattice::schema::render_type(name, schema) {
+                    println!("    {line}");
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// The method's arguments and reply in their JSON form, when the describing
+/// host sent schemas: `{ by: u64 } -> { Ok: u64 } | { Err: CounterError }`.
+fn json_shape(method: &lattice::MethodInfo) -> Option<String> {
+    use lattice::schema::render;
+    if method.returns_schema.is_null() {
+        return None;
+    }
+    let args: Vec<String> = method
+        .args
+        .iter()
+        .map(|a| format!("{}: {}", a.name, render(&a.schema)))
+        .collect();
+    let args = if args.is_empty() {
+        "{}".to_owned()
+    } else {
+        format!("{{ {} }}", args.join(", "))
+    };
+    if method.oneway {
+        return Some(format!("{args}  (no reply)"));
+    }
+    Some(format!("{args} -> {}", render(&method.returns_schema)))
 }
 
 pub(crate) async fn call(ctx: &Context, args: CallArgs) -> anyhow::Result<()> {
