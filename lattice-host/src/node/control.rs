@@ -207,7 +207,7 @@ pub struct LimitsRequest {
 }
 
 impl LimitsRequest {
-    fn apply(&self) -> ActorLimits {
+    pub(crate) fn apply(&self) -> ActorLimits {
         let mut limits = ActorLimits::new().fuel(self.fuel);
         if let Some(v) = self.max_memory {
             limits = limits.max_memory(v);
@@ -263,6 +263,14 @@ pub struct Heartbeat {
     pub actors: BTreeMap<String, u32>,
     /// Whether `actors` lists only some of them (ask `inventory` for all).
     pub truncated: bool,
+    /// How often the host beats, in milliseconds: it counts as gone after
+    /// three intervals without a beat.
+    #[serde(default = "default_interval_ms")]
+    pub interval_ms: u64,
+}
+
+fn default_interval_ms() -> u64 {
+    1000
 }
 
 impl Heartbeat {
@@ -270,6 +278,7 @@ impl Heartbeat {
     pub(crate) fn summarize(
         summary: HostSummary,
         actors: impl IntoIterator<Item = (String, u32)>,
+        interval: Duration,
     ) -> Heartbeat {
         let mut listed = BTreeMap::new();
         let mut count = 0;
@@ -288,6 +297,7 @@ impl Heartbeat {
             actor_count: count,
             truncated: count > listed.len(),
             actors: listed,
+            interval_ms: interval.as_millis().try_into().unwrap_or(u64::MAX),
         }
     }
 }
@@ -342,7 +352,7 @@ async fn heartbeat(node: Weak<Node>, weak: Weak<HostInner>) {
         }
         let interval = inner.options().heartbeat;
         let host = Host::from_inner(inner);
-        let beat = Heartbeat::summarize(host.summary(), host.actor_limits());
+        let beat = Heartbeat::summarize(host.summary(), host.actor_limits(), interval);
         let body = serde_json::to_value(&beat).unwrap_or_default();
         crate::node::serve::emit(&node, "heartbeat", body).await;
         drop((host, node));
@@ -354,13 +364,14 @@ async fn heartbeat(node: Weak<Node>, weak: Weak<HostInner>) {
 /// those that only read. Whatever changes a host is sent to that host's own
 /// subject, so that NATS permissions can tell the two apart and one message
 /// never starts, updates or stops something on every host at once.
-pub const LATTICE_WIDE_OPS: [&str; 3] = ["ping", "inventory", "describe"];
+pub const LATTICE_WIDE_OPS: [&str; 4] = ["ping", "inventory", "describe", "deployments"];
 
 /// The operations of a host's own subjects, `lattice.{l}.ctl.host.{id}.{op}`.
-pub const HOST_OPS: [&str; 9] = [
+pub const HOST_OPS: [&str; 10] = [
     "ping",
     "inventory",
     "describe",
+    "deployments",
     "start",
     "stop",
     "scale",
@@ -389,7 +400,19 @@ async fn handle(node: Arc<Node>, inner: Arc<HostInner>, message: Message) {
                 // From now on the host answers no other request.
                 host.inner().begin_stopping();
             }
-            run(&host, &op, &message.payload).await
+            if op == "deployments" {
+                // The node's, not the runtime's: what it deploys here.
+                let report = node
+                    .deployments
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                serde_json::to_value(report).map_err(|e| {
+                    Error::new(ErrorKind::Encode, format!("cannot encode the reply: {e}"))
+                })
+            } else {
+                run(&host, &op, &message.payload).await
+            }
         }
     };
     // Lattice-wide, only the hosts that run the actor answer a describe;
@@ -570,7 +593,7 @@ mod tests {
             actors: 10_000,
         };
         let actors = (0..10_000).map(|i| (format!("actor-with-a-fairly-long-name-{i:05}"), 8));
-        let beat = Heartbeat::summarize(summary, actors);
+        let beat = Heartbeat::summarize(summary, actors, Duration::from_secs(1));
         assert_eq!(beat.actor_count, 10_000);
         assert!(beat.truncated);
         assert_eq!(beat.actors.len(), HEARTBEAT_ACTORS);

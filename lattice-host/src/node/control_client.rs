@@ -59,6 +59,13 @@ impl ControlClient {
         self
     }
 
+    /// What every host deploys (its follower's report), sorted by host id.
+    pub async fn deployments(&self) -> Result<Vec<crate::node::deploy::HostDeployments>, Error> {
+        let mut all: Vec<crate::node::deploy::HostDeployments> = self.gather("deployments").await?;
+        all.sort_by(|a, b| a.host.cmp(&b.host));
+        Ok(all)
+    }
+
     /// Every host's summary, sorted by host id.
     pub async fn ping(&self) -> Result<Vec<HostSummary>, Error> {
         let mut hosts: Vec<HostSummary> = self.gather("ping").await?;

@@ -7,6 +7,7 @@
 
 pub mod control;
 pub(crate) mod control_client;
+pub mod deploy;
 pub(crate) mod discovery;
 pub(crate) mod serve;
 
@@ -42,6 +43,9 @@ pub(crate) struct Node {
     serving: Mutex<HashMap<String, Serving>>,
     lattice: String,
     host_id: String,
+    /// What this host deploys, as its follower of the lattice's
+    /// deployments last reported it.
+    pub(crate) deployments: Mutex<deploy::reconcile::HostDeployments>,
 }
 
 impl Node {
@@ -135,12 +139,18 @@ impl Host {
             serving: Mutex::default(),
             lattice: inner.lattice().to_owned(),
             host_id: inner.host_id().to_owned(),
+            deployments: Mutex::new(deploy::reconcile::HostDeployments {
+                host: inner.host_id().to_owned(),
+                labels: self.labels(),
+                ..Default::default()
+            }),
         });
         inner.set_network(node.clone())?;
         for name in self.actor_names() {
             node.serve(&name).await?;
         }
         control::start(&node, inner).await?;
+        deploy::reconcile::start(&node, inner);
         discovery::start(inner, &node.nats).await?;
         serve::barrier(&node, &node.nats).await?;
         tracing::info!(lattice = %node.lattice, host = %node.host_id, "joined the lattice");

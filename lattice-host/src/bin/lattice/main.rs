@@ -6,6 +6,7 @@
 
 mod cargo_build;
 mod connect;
+mod deploy;
 mod local;
 mod new;
 mod ops;
@@ -54,6 +55,10 @@ enum Command {
     Scale(ops::ScaleArgs),
     /// Swap an actor's module for a new one, dropping no call.
     Update(ops::UpdateArgs),
+    /// Declare actors that every host keeps running, from a manifest or one by one.
+    Deploy(deploy::DeployArgs),
+    /// Remove deployments; their replicas stop on every host.
+    Undeploy(deploy::UndeployArgs),
     /// List hosts, or what they run.
     Get(ops::GetArgs),
     /// Show the contracts a running actor implements.
@@ -69,6 +74,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -103,11 +109,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stop(args) => ops::stop(&ctx, args).await,
         Command::Scale(args) => ops::scale(&ctx, args).await,
         Command::Update(args) => ops::update(&ctx, args).await,
+        Command::Deploy(args) => deploy::deploy(&ctx, args).await,
+        Command::Undeploy(args) => deploy::undeploy(&ctx, args).await,
         Command::Get(args) => ops::get(&ctx, args).await,
         Command::Describe(args) => ops::describe(&ctx, args).await,
         Command::Call(args) => ops::call(&ctx, args).await,
         Command::Watch(args) => ops::watch(&ctx, args).await,
         Command::Build(args) => cargo_build::run(&ctx, args).await,
         Command::New(args) => new::run(&ctx, args),
+    }
+}
+
+/// Ends the process quietly when stdout is a pipe its reader closed
+/// (`lattice get deployments -o json | grep -q ...`), as Unix tools do,
+/// instead of panicking on the next print: Rust ignores SIGPIPE by default.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{SigHandler, Signal, signal};
+        // SAFETY: at the start of main, before any thread exists; SIG_DFL
+        // installs no handler of ours.
+        #[allow(unsafe_code)]
+        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
     }
 }

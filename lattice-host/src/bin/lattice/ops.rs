@@ -28,7 +28,7 @@ impl Context {
         self.nats.connect(&self.nats.url(), "lattice cli").await
     }
 
-    async fn control(&self, wait: Duration) -> anyhow::Result<ControlClient> {
+    pub(crate) async fn control(&self, wait: Duration) -> anyhow::Result<ControlClient> {
         Ok(ControlClient::new(self.connect().await?, &self.lattice)?.wait(wait))
     }
 }
@@ -64,7 +64,7 @@ pub(crate) struct StartArgs {
 }
 
 #[derive(Debug, Args)]
-struct LimitArgs {
+pub(crate) struct LimitArgs {
     /// Instances that may run at once on each host.
     #[arg(long)]
     max_instances: Option<u32>,
@@ -87,7 +87,7 @@ struct LimitArgs {
 }
 
 impl LimitArgs {
-    fn request(&self) -> LimitsRequest {
+    pub(crate) fn request(&self) -> LimitsRequest {
         LimitsRequest {
             max_memory: self.max_memory,
             timeout_ms: self
@@ -170,6 +170,8 @@ enum Get {
     /// Every actor on every host.
     #[command(alias = "actors")]
     Inventory,
+    /// Each deployment: desired against running replicas, and its status.
+    Deployments,
 }
 
 #[derive(Debug, Args)]
@@ -438,6 +440,7 @@ pub(crate) async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()
 pub(crate) async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<()> {
     let control = ctx.control(args.wait.wait).await?;
     match args.what {
+        Get::Deployments => return crate::deploy::get(ctx, args.wait.wait).await,
         Get::Hosts => {
             let hosts = control.ping().await?;
             match ctx.output {

@@ -21,8 +21,8 @@ pub(crate) struct UpArgs {
     /// Start an actor when the host is up, NAME=MODULE.wasm; repeat for more.
     #[arg(long = "actor", short = 'a', value_parser = key_value, value_name = "NAME=PATH")]
     actors: Vec<(String, String)>,
-    /// How often to publish a heartbeat.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    /// How often to publish a heartbeat; the other hosts count this one gone after three missed.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
     heartbeat: Duration,
     /// Calls from NATS this host runs at once; beyond that callers get `overloaded`.
     #[arg(long, default_value_t = 1024)]
