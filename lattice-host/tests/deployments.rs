@@ -611,3 +611,46 @@ async fn a_hung_host_loses_its_calls_and_its_replicas_then_comes_back() {
     assert_eq!(failed, 0, "{errors:?}");
     assert!(calls > 100, "{calls}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_that_does_not_match_its_digest_is_refused() {
+    let (lattice, _hosts) = lattice_of(1).await;
+    // Stored under a name that is not its sha256, as a tampered store
+    // would hold it.
+    let bytes = std::fs::read(wasm("example-echo-actor")).unwrap();
+    let wrong = "ab".repeat(32);
+    lattice
+        .stores
+        .modules
+        .put(wrong.as_str(), &mut bytes.as_slice())
+        .await
+        .unwrap();
+    let deployment = lattice_host::deploy::Deployment {
+        name: "echo".into(),
+        module: wrong,
+        replicas: Some(1),
+        daemon: false,
+        requirements: Default::default(),
+        spread: Vec::new(),
+        limits: Default::default(),
+    };
+    assert!(lattice.stores.put(&deployment).await.unwrap(), "stored");
+    let failed = until(
+        &lattice.stores,
+        &lattice.control,
+        "echo",
+        Duration::from_secs(10),
+        |s| s.status == "failed",
+    )
+    .await;
+    let reason = failed.reason.unwrap();
+    assert!(
+        reason.contains("refused") && reason.contains("has sha256"),
+        "{reason}"
+    );
+    assert!(
+        lattice.control.inventory().await.unwrap()[0]
+            .actors
+            .is_empty()
+    );
+}
