@@ -300,7 +300,25 @@ async fn hosts_joining_and_restarting_get_their_share_back() {
             "h1",
         ],
     );
+    // `lattice watch` shows the hosts' deployment events.
+    let watch = Command::new(LATTICE)
+        .args(["watch", "--nats", &url, "--output", "json", "--for", "4s"])
+        .env("LATTICE_HOME", std::env::temp_dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     ok(&url, &["undeploy", "echo"]);
+    let watched = tokio::task::spawn_blocking(|| watch.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stopped: Vec<Value> = String::from_utf8_lossy(&watched.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["kind"] == "deployment_stopped")
+        .collect();
+    assert_eq!(stopped.len(), 3, "{stopped:?}");
+    assert_eq!(stopped[0]["body"]["reason"], "undeployed");
     let start = Instant::now();
     loop {
         let inventory = lattice.control.inventory().await.unwrap();

@@ -108,6 +108,7 @@ pub(crate) async fn heal(echo_module: &Path, table: &mut Table) {
         })
         .collect();
 
+    let load_start = Instant::now();
     let mut started = nats
         .subscribe("lattice.default.evt.*.deployment_started")
         .await
@@ -153,6 +154,7 @@ pub(crate) async fn heal(echo_module: &Path, table: &mut Table) {
     for task in load {
         let _ = task.await;
     }
+    let load_time = load_start.elapsed();
     failovers.sort();
     let median = failovers[failovers.len() / 2];
     let detection = HEARTBEAT * 3;
@@ -169,7 +171,11 @@ pub(crate) async fn heal(echo_module: &Path, table: &mut Table) {
     let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
     table.row(
         "calls failed during the failovers",
-        format!("{} calls", ok + failed),
+        format!(
+            "{} calls, {:.0}/s",
+            ok + failed,
+            (ok + failed) as f64 / load_time.as_secs_f64()
+        ),
         format!("{failed} failed"),
         "-".into(),
     );

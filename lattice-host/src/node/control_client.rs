@@ -60,8 +60,11 @@ impl ControlClient {
     }
 
     /// What every host deploys (its follower's report), sorted by host id.
+    /// A host that answers with an error (one older than deployments) is
+    /// left out: it follows none.
     pub async fn deployments(&self) -> Result<Vec<crate::node::deploy::HostDeployments>, Error> {
-        let mut all: Vec<crate::node::deploy::HostDeployments> = self.gather("deployments").await?;
+        let mut all: Vec<crate::node::deploy::HostDeployments> =
+            self.gather_with("deployments", true).await?;
         all.sort_by(|a, b| a.host.cmp(&b.host));
         Ok(all)
     }
@@ -240,6 +243,16 @@ impl ControlClient {
     }
 
     async fn gather<T: DeserializeOwned>(&self, op: &str) -> Result<Vec<T>, Error> {
+        self.gather_with(op, false).await
+    }
+
+    /// Gathers every host's reply to `op`; with `skip_errors`, a host's
+    /// error reply is left out rather than failing the whole.
+    async fn gather_with<T: DeserializeOwned>(
+        &self,
+        op: &str,
+        skip_errors: bool,
+    ) -> Result<Vec<T>, Error> {
         let mut replies = self.scatter(op, Vec::new()).await?;
         let deadline = tokio::time::Instant::now() + self.wait;
         let quiet = Duration::from_millis(200);
@@ -254,7 +267,11 @@ impl ControlClient {
                 // The server's own answer when no host listens: a lattice
                 // with no hosts has none to list.
                 Ok(Some(message)) if no_responders(&message) => break,
-                Ok(Some(message)) => all.push(decode(&message)?),
+                Ok(Some(message)) => match decode(&message) {
+                    Ok(reply) => all.push(reply),
+                    Err(_) if skip_errors => {}
+                    Err(e) => return Err(e),
+                },
                 Ok(None) | Err(_) => break,
             }
         }
