@@ -42,6 +42,13 @@ fn ok(url: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
+/// `lattice deploy NAME --module MODULE ARGS`.
+fn deploy(url: &str, name: &str, module: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["deploy", name, "--module", module.to_str().unwrap()];
+    all.extend(args);
+    ok(url, &all)
+}
+
 fn refused(url: &str, args: &[&str]) -> String {
     let out = run(url, args);
     assert!(!out.status.success(), "lattice {args:?} succeeded");
@@ -96,6 +103,26 @@ struct Lattice {
     control: ControlClient,
     stores: Stores,
     nats: async_nats::Client,
+}
+
+impl Lattice {
+    /// The status of `name` once `done` holds of it (see [`until`]).
+    async fn until(
+        &self,
+        name: &str,
+        within: Duration,
+        done: impl Fn(&DeploymentStatus) -> bool,
+    ) -> DeploymentStatus {
+        until(&self.stores, &self.control, name, within, done).await
+    }
+
+    /// Why `name` failed, once it has.
+    async fn failure(&self, name: &str) -> String {
+        let failed = self
+            .until(name, Duration::from_secs(10), |s| s.status == "failed")
+            .await;
+        failed.reason.expect("a failure has a reason")
+    }
 }
 
 async fn lattice_of(hosts: usize) -> (Lattice, Vec<HostProcess>) {
@@ -201,14 +228,9 @@ async fn a_deployment_outlives_a_sigkilled_host_with_no_failed_call() {
     // The same file again changes nothing.
     let again = ok(&url, &["deploy", path.to_str().unwrap()]);
     assert_eq!(again[0]["change"], "unchanged");
-    let before = until(
-        &lattice.stores,
-        &lattice.control,
-        "echo",
-        Duration::from_secs(10),
-        |s| s.is_deployed(),
-    )
-    .await;
+    let before = lattice
+        .until("echo", Duration::from_secs(10), |s| s.is_deployed())
+        .await;
     assert_eq!(
         (before.running, before.hosts.len()),
         (2, 2),
@@ -224,14 +246,11 @@ async fn a_deployment_outlives_a_sigkilled_host_with_no_failed_call() {
     let gone = victim.id.clone();
     let killed = Instant::now();
     victim.kill();
-    let after = until(
-        &lattice.stores,
-        &lattice.control,
-        "echo",
-        Duration::from_secs(15),
-        |s| s.is_deployed() && !s.hosts.contains(&gone),
-    )
-    .await;
+    let after = lattice
+        .until("echo", Duration::from_secs(15), |s| {
+            s.is_deployed() && !s.hosts.contains(&gone)
+        })
+        .await;
     let failover = killed.elapsed();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (calls, failed, errors) = load.finish().await;
@@ -246,48 +265,28 @@ async fn hosts_joining_and_restarting_get_their_share_back() {
     let (lattice, mut hosts) = lattice_of(2).await;
     let url = lattice.server.url();
     let echo = wasm("example-echo-actor");
-    ok(
-        &url,
-        &[
-            "deploy",
-            "echo",
-            "--module",
-            echo.to_str().unwrap(),
-            "--daemon",
-            "--wait",
-            "30s",
-        ],
-    );
+    deploy(&url, "echo", &echo, &["--daemon", "--wait", "30s"]);
     // A host joining gets its daemon replica.
     hosts.push(host(&url, "h2"));
-    let joined = until(
-        &lattice.stores,
-        &lattice.control,
-        "echo",
-        Duration::from_secs(20),
-        |s| s.is_deployed() && s.running == 3,
-    )
-    .await;
+    let joined = lattice
+        .until("echo", Duration::from_secs(20), |s| {
+            s.is_deployed() && s.running == 3
+        })
+        .await;
     assert!(joined.hosts.contains(&"h2".to_owned()), "{joined:?}");
     // A host that restarts with the same id runs its share again.
     hosts[0].kill();
-    until(
-        &lattice.stores,
-        &lattice.control,
-        "echo",
-        Duration::from_secs(10),
-        |s| s.running == 2 && !s.hosts.contains(&"h0".to_owned()),
-    )
-    .await;
+    lattice
+        .until("echo", Duration::from_secs(10), |s| {
+            s.running == 2 && !s.hosts.contains(&"h0".to_owned())
+        })
+        .await;
     hosts[0] = host(&url, "h0");
-    until(
-        &lattice.stores,
-        &lattice.control,
-        "echo",
-        Duration::from_secs(20),
-        |s| s.running == 3 && s.hosts.contains(&"h0".to_owned()),
-    )
-    .await;
+    lattice
+        .until("echo", Duration::from_secs(20), |s| {
+            s.running == 3 && s.hosts.contains(&"h0".to_owned())
+        })
+        .await;
     // Undeployed, it stops everywhere; an actor started by hand stays.
     let counter = wasm("example-counter-actor");
     ok(
@@ -343,35 +342,11 @@ async fn a_rolling_update_drops_no_call() {
     let url = lattice.server.url();
     let echo = wasm("example-echo-actor");
     let relay = wasm("example-relay-actor");
-    ok(
-        &url,
-        &[
-            "deploy",
-            "echo",
-            "--module",
-            echo.to_str().unwrap(),
-            "--replicas",
-            "2",
-            "--wait",
-            "30s",
-        ],
-    );
+    deploy(&url, "echo", &echo, &["--replicas", "2", "--wait", "30s"]);
     let load = Load::start(&lattice.nats);
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The relay implements echo too, answering "relay: …".
-    let updated = ok(
-        &url,
-        &[
-            "deploy",
-            "echo",
-            "--module",
-            relay.to_str().unwrap(),
-            "--replicas",
-            "2",
-            "--wait",
-            "30s",
-        ],
-    );
+    let updated = deploy(&url, "echo", &relay, &["--replicas", "2", "--wait", "30s"]);
     assert_eq!(updated[0]["change"], "updated");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (calls, failed, errors) = load.finish().await;
@@ -386,19 +361,7 @@ async fn desired_state_outlives_a_server_restart() {
     let (mut lattice, _hosts) = lattice_of(2).await;
     let url = lattice.server.url();
     let echo = wasm("example-echo-actor");
-    ok(
-        &url,
-        &[
-            "deploy",
-            "echo",
-            "--module",
-            echo.to_str().unwrap(),
-            "--replicas",
-            "2",
-            "--wait",
-            "30s",
-        ],
-    );
+    deploy(&url, "echo", &echo, &["--replicas", "2", "--wait", "30s"]);
     lattice.server.restart();
     // The hosts reconnect on their own and follow what is declared after.
     let counter = wasm("example-counter-actor");
@@ -498,25 +461,10 @@ async fn bad_deployments_get_typed_errors_naming_the_field() {
     );
 
     // Requirements no live host meets: waiting, and which.
-    ok(
-        &url,
-        &[
-            "deploy",
-            "echo",
-            "--module",
-            echo.to_str().unwrap(),
-            "--require",
-            "zone=mars",
-        ],
-    );
-    let waiting = until(
-        &lattice.stores,
-        &lattice.control,
-        "echo",
-        Duration::from_secs(5),
-        |s| s.status == "waiting",
-    )
-    .await;
+    deploy(&url, "echo", &echo, &["--require", "zone=mars"]);
+    let waiting = lattice
+        .until("echo", Duration::from_secs(5), |s| s.status == "waiting")
+        .await;
     assert!(
         waiting.reason.as_deref().unwrap().contains("zone=mars"),
         "{waiting:?}"
@@ -529,15 +477,7 @@ async fn bad_deployments_get_typed_errors_naming_the_field() {
         &url,
         &["deploy", "bare", "--module", bare.to_str().unwrap()],
     );
-    let failed = until(
-        &lattice.stores,
-        &lattice.control,
-        "bare",
-        Duration::from_secs(10),
-        |s| s.status == "failed",
-    )
-    .await;
-    let reason = failed.reason.unwrap();
+    let reason = lattice.failure("bare").await;
     assert!(reason.contains("on host h0"), "{reason}");
     let err = refused(
         &url,
@@ -560,41 +500,21 @@ async fn a_hung_host_loses_its_calls_and_its_replicas_then_comes_back() {
     let (lattice, hosts) = lattice_of(3).await;
     let url = lattice.server.url();
     let echo = wasm("example-echo-actor");
-    ok(
-        &url,
-        &[
-            "deploy",
-            "echo",
-            "--module",
-            echo.to_str().unwrap(),
-            "--replicas",
-            "2",
-            "--wait",
-            "30s",
-        ],
-    );
-    let before = until(
-        &lattice.stores,
-        &lattice.control,
-        "echo",
-        Duration::from_secs(10),
-        |s| s.is_deployed(),
-    )
-    .await;
+    deploy(&url, "echo", &echo, &["--replicas", "2", "--wait", "30s"]);
+    let before = lattice
+        .until("echo", Duration::from_secs(10), |s| s.is_deployed())
+        .await;
     let load = Load::start(&lattice.nats);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let victim = hosts.iter().find(|h| before.hosts.contains(&h.id)).unwrap();
     let pid = Pid::from_raw(victim.child.id() as i32);
     let hung = Instant::now();
     kill(pid, Signal::SIGSTOP).unwrap();
-    let moved = until(
-        &lattice.stores,
-        &lattice.control,
-        "echo",
-        Duration::from_secs(15),
-        |s| s.is_deployed() && !s.hosts.contains(&victim.id),
-    )
-    .await;
+    let moved = lattice
+        .until("echo", Duration::from_secs(15), |s| {
+            s.is_deployed() && !s.hosts.contains(&victim.id)
+        })
+        .await;
     println!(
         "replicas of a hung host placed elsewhere after {:?}",
         hung.elapsed()
@@ -617,14 +537,11 @@ async fn a_hung_host_loses_its_calls_and_its_replicas_then_comes_back() {
     );
     kill(pid, Signal::SIGCONT).unwrap();
     // Back, it holds its replica again, and the stand-in lets go of it.
-    until(
-        &lattice.stores,
-        &lattice.control,
-        "echo",
-        Duration::from_secs(30),
-        |s| s.is_deployed() && s.hosts.contains(&victim.id) && s.hosts.len() == 2,
-    )
-    .await;
+    lattice
+        .until("echo", Duration::from_secs(30), |s| {
+            s.is_deployed() && s.hosts.contains(&victim.id) && s.hosts.len() == 2
+        })
+        .await;
     let (calls, failed, errors) = load.finish().await;
     assert_eq!(failed, 0, "{errors:?}");
     assert!(calls > 100, "{calls}");
@@ -653,15 +570,7 @@ async fn a_module_that_does_not_match_its_digest_is_refused() {
         limits: Default::default(),
     };
     assert!(lattice.stores.put(&deployment).await.unwrap(), "stored");
-    let failed = until(
-        &lattice.stores,
-        &lattice.control,
-        "echo",
-        Duration::from_secs(10),
-        |s| s.status == "failed",
-    )
-    .await;
-    let reason = failed.reason.unwrap();
+    let reason = lattice.failure("echo").await;
     assert!(
         reason.contains("refused") && reason.contains("has sha256"),
         "{reason}"
