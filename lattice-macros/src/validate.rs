@@ -14,6 +14,7 @@ use crate::parse::{ContractOptions, MethodOptions};
 /// Names of generated client methods; a contract method may not take them.
 const RESERVED_METHODS: &[&str] = &[
     "new",
+    "keyed",
     "connect",
     "from_client",
     "with_transport",

@@ -76,9 +76,14 @@ impl Client {
         &self.lattice
     }
 
-    /// A client for calls to `actor`.
+    /// A client for calls to `actor`, or to one activation of a keyed actor
+    /// (`counter/alice`, see [`key`](crate::key)).
     pub fn actor(&self, actor: &str) -> Result<ActorClient, Error> {
-        validate(NameKind::Actor, actor)?;
+        let (name, key) = crate::key::split(actor);
+        validate(NameKind::Actor, name)?;
+        if let Some(key) = key {
+            crate::key::validate_key(key)?;
+        }
         Ok(ActorClient {
             client: self.clone(),
             actor: actor.into(),
@@ -89,7 +94,13 @@ impl Client {
 
     /// The subject of a call, after checking the names that make it.
     fn rpc_subject(&self, actor: &str, contract: &str, method: &str) -> Result<Subject, Error> {
+        // `counter/alice`: the subject names the actor; the key travels in
+        // a header.
+        let (actor, key) = crate::key::split(actor);
         validate(NameKind::Actor, actor)?;
+        if let Some(key) = key {
+            crate::key::validate_key(key)?;
+        }
         validate(NameKind::Contract, contract)?;
         validate(NameKind::Method, method)?;
         Ok(rpc_subject(&self.rpc_prefix, actor, contract, method))
@@ -207,9 +218,15 @@ impl Client {
                 }
             }
         };
-        let traceparent = call.traceparent.map(|traceparent| {
+        let key = crate::key::split(actor).1;
+        let traceparent = (call.traceparent.is_some() || key.is_some()).then(|| {
             let mut headers = HeaderMap::new();
-            headers.insert(TRACEPARENT, traceparent);
+            if let Some(traceparent) = call.traceparent {
+                headers.insert(TRACEPARENT, traceparent);
+            }
+            if let Some(key) = key {
+                headers.insert(headers::KEY, key);
+            }
             headers
         });
         let what = || format!("{contract}.{method} on actor `{actor}`");
@@ -612,6 +629,19 @@ mod tests {
                 .await
                 .unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidName, "{err}");
+            // A keyed address: the subject names the actor alone.
+            let keyed = Client::new(client.client().nats().clone(), "prod")
+                .unwrap()
+                .actor("kv/alice")
+                .unwrap();
+            let get = keyed.subject(&GOOD, &GOOD.methods[0]).unwrap();
+            assert_eq!(get.as_str(), "lattice.prod.rpc.kv.store.get");
+            let err = Client::new(client.client().nats().clone(), "prod")
+                .unwrap()
+                .actor("kv/a b")
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidName, "{err}");
+            assert!(err.message().contains("key"), "{err}");
         });
     }
 

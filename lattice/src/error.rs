@@ -52,13 +52,16 @@ pub enum ErrorKind {
     NotFound,
     /// The thing to create (an actor name on a host) exists already.
     AlreadyExists,
+    /// A keyed actor's activation is no longer its key's owner: another
+    /// saved newer state. The call's changes were not saved.
+    Conflict,
     /// An error from the remote side whose kind this version does not know.
     Remote,
 }
 
 impl ErrorKind {
     /// Every kind, in status order.
-    pub const ALL: [ErrorKind; 19] = [
+    pub const ALL: [ErrorKind; 20] = [
         ErrorKind::Decode,
         ErrorKind::Unauthorized,
         ErrorKind::UnknownMethod,
@@ -68,6 +71,7 @@ impl ErrorKind {
         ErrorKind::InvalidModule,
         ErrorKind::PayloadTooLarge,
         ErrorKind::InvalidName,
+        ErrorKind::Conflict,
         ErrorKind::Overloaded,
         ErrorKind::Remote,
         ErrorKind::UnknownContract,
@@ -92,6 +96,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::InvalidModule => 415,
             ErrorKind::InvalidName => 422,
+            ErrorKind::Conflict => 423,
             ErrorKind::Overloaded => 429,
             ErrorKind::Remote => 500,
             ErrorKind::UnknownContract => 501,
@@ -134,6 +139,7 @@ impl ErrorKind {
             ErrorKind::InvalidModule => "invalid_module",
             ErrorKind::NotFound => "not_found",
             ErrorKind::AlreadyExists => "already_exists",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Remote => "remote",
         }
     }
@@ -170,6 +176,7 @@ impl ErrorKind {
             ErrorKind::InvalidModule => "invalid module",
             ErrorKind::NotFound => "not found",
             ErrorKind::AlreadyExists => "already exists",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Remote => "remote error",
         }
     }

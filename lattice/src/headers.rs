@@ -25,6 +25,9 @@ pub const FINGERPRINT: &str = "Lattice-Fingerprint";
 /// deadline, so hosts need no synchronized clocks: the receiver turns it into a
 /// local deadline on arrival, and passes the remainder on to nested calls.
 pub const TIMEOUT_MS: &str = "Lattice-Timeout-Ms";
+/// The key of a call to a keyed actor (see [`key`](crate::key)): the
+/// activation it goes to. Clients send it for an address `actor/key`.
+pub const KEY: &str = "Lattice-Key";
 /// W3C trace context.
 pub const TRACEPARENT: &str = "traceparent";
 /// On error replies: the numeric status of the error kind (see

@@ -49,6 +49,7 @@
 //! - [`names`]: validation of lattice ids, actor, contract and method names.
 //! - [`subject`]: building and parsing NATS subjects.
 //! - [`headers`]: the NATS header names of the wire protocol.
+//! - [`key`]: keys of keyed actors, addressed as `actor/key`.
 //! - [`prefix`]: the call prefix, a call's fingerprint and time budget at the
 //!   start of its body.
 //! - [`codec`]: the MessagePack codec.
@@ -77,6 +78,7 @@ mod dispatch;
 mod error;
 pub mod guest;
 pub mod headers;
+pub mod key;
 pub mod names;
 pub mod prefix;
 pub mod schema;

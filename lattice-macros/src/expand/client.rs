@@ -48,13 +48,26 @@ pub(super) fn expand(contract: &Contract) -> TokenStream {
             // The argument count is the contract's.
             #[allow(clippy::too_many_arguments)]
             impl #client {
-                /// A client of the actor named `actor` in lattice `lattice`, over the NATS connection `nats`.
+                /// A client of the actor named `actor` in lattice `lattice`, over the NATS connection `nats`;
+                /// `actor/key` addresses one activation of a keyed actor (see [`keyed`](Self::keyed)).
                 pub fn new(
                     nats: #krate::__private::async_nats::Client,
                     lattice: &str,
                     actor: &str,
                 ) -> ::core::result::Result<Self, #krate::Error> {
                     ::core::result::Result::Ok(Self { inner: #krate::ActorClient::connect(nats, lattice, actor)? })
+                }
+
+                /// A client of the activation of the keyed actor `actor` for `key`:
+                /// the address `actor/key`.
+                pub fn keyed(
+                    nats: #krate::__private::async_nats::Client,
+                    lattice: &str,
+                    actor: &str,
+                    key: &str,
+                ) -> ::core::result::Result<Self, #krate::Error> {
+                    let address = ::std::format!("{actor}/{key}");
+                    ::core::result::Result::Ok(Self { inner: #krate::ActorClient::connect(nats, lattice, &address)? })
                 }
 
                 /// A client of the actor named `actor`, sharing `client`'s connection and defaults.

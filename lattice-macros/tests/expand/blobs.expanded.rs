@@ -311,7 +311,8 @@ struct BlobsClient {
 }
 #[allow(clippy::too_many_arguments)]
 impl BlobsClient {
-    /// A client of the actor named `actor` in lattice `lattice`, over the NATS connection `nats`.
+    /// A client of the actor named `actor` in lattice `lattice`, over the NATS connection `nats`;
+    /// `actor/key` addresses one activation of a keyed actor (see [`keyed`](Self::keyed)).
     pub fn new(
         nats: ::lattice::__private::async_nats::Client,
         lattice: &str,
@@ -319,6 +320,19 @@ impl BlobsClient {
     ) -> ::core::result::Result<Self, ::lattice::Error> {
         ::core::result::Result::Ok(Self {
             inner: ::lattice::ActorClient::connect(nats, lattice, actor)?,
+        })
+    }
+    /// A client of the activation of the keyed actor `actor` for `key`:
+    /// the address `actor/key`.
+    pub fn keyed(
+        nats: ::lattice::__private::async_nats::Client,
+        lattice: &str,
+        actor: &str,
+        key: &str,
+    ) -> ::core::result::Result<Self, ::lattice::Error> {
+        let address = ::std::format!("{actor}/{key}");
+        ::core::result::Result::Ok(Self {
+            inner: ::lattice::ActorClient::connect(nats, lattice, &address)?,
         })
     }
     /// A client of the actor named `actor`, sharing `client`'s connection and defaults.
