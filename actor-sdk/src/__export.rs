@@ -50,6 +50,31 @@ pub fn free(ptr: u32, size: u32) {
     sys::free(ptr, size)
 }
 
+/// The reserved contract of a keyed actor (see [`abi::STATE_CONTRACT`]):
+/// loads the state the host gives, or writes the actor's state to `out`.
+pub fn state<A>(actor: &mut A, call: Invocation<'_>, out: &mut Vec<u8>) -> Result<(), Error>
+where
+    A: Default
+        + lattice::__private::serde::Serialize
+        + lattice::__private::serde::de::DeserializeOwned,
+{
+    match call.method {
+        abi::STATE_LOAD => {
+            *actor = if call.payload.is_empty() {
+                A::default()
+            } else {
+                lattice::codec::decode_as(call.payload, &"the actor's saved state")?
+            };
+            Ok(())
+        }
+        abi::STATE_SAVE => lattice::codec::encode_into(actor, out),
+        other => Err(Error::new(
+            ErrorKind::UnknownMethod,
+            format!("the state of a keyed actor has no method {other:?}"),
+        )),
+    }
+}
+
 /// [`abi::DESCRIBE`].
 pub fn describe(contracts: &[&ContractDescriptor]) -> u64 {
     init();

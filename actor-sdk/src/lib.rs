@@ -76,9 +76,38 @@ pub fn publish(subject: &str, payload: &[u8]) -> Result<(), Error> {
 /// The type must implement [`Default`] (each instance starts from
 /// `Default::default()`) and every contract listed. Use it once per actor
 /// crate, at the crate root.
+///
+/// A **keyed** actor has one activation per key in the lattice, whose state
+/// is the actor value itself, kept durable by the host:
+///
+/// ```ignore
+/// #[derive(Default, serde::Serialize, serde::Deserialize)]
+/// struct Account { cents: u64 }
+/// lattice_actor::export!(keyed Account: Ledger);
+/// ```
+///
+/// The type must also implement serde's `Serialize` and `Deserialize`:
+/// before each call the host gives the instance the key's last saved state
+/// (or `Default` for a new key), and after each call of a `&mut self`
+/// method it saves the state before the reply is sent.
 #[macro_export]
 macro_rules! export {
+    (keyed $actor:ty : $($contract:path),+ $(,)?) => {
+        $crate::export!(@with $actor, [$($contract),+], |actor, contract, call, out| {
+            if contract == $crate::lattice::abi::STATE_CONTRACT {
+                return $crate::__export::state(actor, call, out);
+            }
+        });
+        const _: () = {
+            #[used]
+            #[unsafe(link_section = "lattice_keyed")]
+            static KEYED: [u8; 1] = [1];
+        };
+    };
     ($actor:ty : $($contract:path),+ $(,)?) => {
+        $crate::export!(@with $actor, [$($contract),+], |_actor, _contract, _call, _out| {});
+    };
+    (@with $actor:ty, [$($contract:path),+], |$a:ident, $c:ident, $i:ident, $o:ident| $before:block) => {
         const _: () = {
             use $crate::lattice::{Contract as _, Dispatch as _};
 
@@ -91,17 +120,18 @@ macro_rules! export {
                 &[$(<dyn $contract as $crate::lattice::Contract>::DESCRIPTOR),+];
 
             fn route(
-                actor: &mut $actor,
-                contract: &str,
-                call: $crate::lattice::Invocation<'_>,
-                out: &mut ::std::vec::Vec<u8>,
+                $a: &mut $actor,
+                $c: &str,
+                $i: $crate::lattice::Invocation<'_>,
+                $o: &mut ::std::vec::Vec<u8>,
             ) -> ::core::result::Result<(), $crate::lattice::Error> {
+                $before
                 $(
-                    if contract == <dyn $contract as $crate::lattice::Contract>::NAME {
-                        return <dyn $contract as $crate::lattice::Dispatch<$actor>>::dispatch(actor, call, out);
+                    if $c == <dyn $contract as $crate::lattice::Contract>::NAME {
+                        return <dyn $contract as $crate::lattice::Dispatch<$actor>>::dispatch($a, $i, $o);
                     }
                 )+
-                ::core::result::Result::Err($crate::__export::unknown_contract(contract, CONTRACTS))
+                ::core::result::Result::Err($crate::__export::unknown_contract($c, CONTRACTS))
             }
 
             #[used]

@@ -75,6 +75,21 @@ pub const INPUT: &str = "lattice_input";
 /// Guest export: the linear memory.
 pub const MEMORY: &str = "memory";
 
+/// Custom section of a keyed actor (`export!(keyed …)`): its presence says
+/// the module keeps one state per key, which the host loads before each
+/// call and saves after each call that can change it, through
+/// [`DISPATCH`] with the reserved contract [`STATE_CONTRACT`].
+pub const KEYED_SECTION: &str = "lattice_keyed";
+/// The reserved contract of a keyed actor's state (no contract name can
+/// start with `$`): method [`STATE_LOAD`] takes the state's MessagePack
+/// bytes (empty: `Default`) and makes it the actor's; method
+/// [`STATE_SAVE`] replies with the actor's state as MessagePack.
+pub const STATE_CONTRACT: &str = "$state";
+/// See [`STATE_CONTRACT`].
+pub const STATE_LOAD: &str = "load";
+/// See [`STATE_CONTRACT`].
+pub const STATE_SAVE: &str = "save";
+
 /// The module name of host imports.
 pub const IMPORT_MODULE: &str = "lattice";
 /// Host import: call another actor.

@@ -10,6 +10,7 @@ pub(crate) mod control_client;
 pub mod deploy;
 pub(crate) mod discovery;
 pub(crate) mod serve;
+pub(crate) mod state;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
@@ -146,6 +147,11 @@ impl Host {
             }),
         });
         inner.set_network(node.clone())?;
+        // Keyed actors' states, in the lattice's key-value bucket from now on.
+        inner.set_state_store(Arc::new(state::KvStates::new(
+            node.nats.clone(),
+            inner.lattice(),
+        )));
         for name in self.actor_names() {
             node.serve(&name).await?;
         }

@@ -354,7 +354,8 @@ async fn run(
     let (prefix, args) = CallPrefix::split(&message.payload)?;
     // One pass over the headers: looking each name up would parse it into
     // a `HeaderName` and hash it, per header, per call.
-    let (mut fingerprint, mut timeout, mut named, mut traceparent) = (None, None, None, None);
+    let (mut fingerprint, mut timeout, mut named, mut traceparent, mut key) =
+        (None, None, None, None, None);
     for (name, values) in message.headers.iter().flat_map(|h| h.iter()) {
         let Some(value) = values.first().map(|v| v.as_str().trim()) else {
             continue;
@@ -364,6 +365,7 @@ async fn run(
             headers::TIMEOUT_MS => timeout = Some(value),
             headers::CONTRACT => named = Some(value),
             headers::TRACEPARENT => traceparent = Some(value),
+            headers::KEY => key = Some(value),
             _ => {}
         }
     }
@@ -411,6 +413,7 @@ async fn run(
         call = call.timeout(timeout);
     }
     call.traceparent = traceparent;
+    call.key = key;
     host.invoke(call, None).await
 }
 

@@ -64,6 +64,9 @@ pub(crate) struct HostInner {
     pub(crate) events: broadcast::Sender<Published>,
     /// What puts the host on a lattice, once it joined one.
     network: OnceLock<Arc<dyn Network>>,
+    /// Where keyed actors' states are kept: the host's memory until the
+    /// node gives the lattice's.
+    state: RwLock<Arc<dyn crate::runtime::state::StateStore>>,
     pub(crate) stats: Stats,
     started: std::time::Instant,
     labels: RwLock<std::collections::BTreeMap<String, String>>,
@@ -135,6 +138,11 @@ pub(crate) struct Actor {
     instances: AtomicU32,
     permits: Arc<Semaphore>,
     pub(crate) stats: crate::runtime::stats::ActorStats,
+    /// Whether it is a keyed actor: one state per key (see
+    /// [`state`](crate::runtime::state)).
+    pub(crate) keyed: bool,
+    /// Its keys' activations on this host, when keyed.
+    pub(crate) activations: crate::runtime::state::Activations,
 }
 
 /// An actor's idle instances: those awake, longest idle first (a call
@@ -230,6 +238,8 @@ pub struct Call<'a> {
     /// Made by a guest waiting in its `call` import: this runs on the
     /// caller's fiber (see [`Actor::runs_inline`]).
     pub(crate) on_fiber: bool,
+    /// The key, for a keyed actor.
+    pub(crate) key: Option<&'a str>,
 }
 
 impl<'a> Call<'a> {
@@ -244,7 +254,15 @@ impl<'a> Call<'a> {
             timeout: None,
             traceparent: None,
             on_fiber: false,
+            key: None,
         }
+    }
+
+    /// The key of a call to a keyed actor: the activation it goes to (see
+    /// [`lattice::key`]).
+    pub fn key(mut self, key: &'a str) -> Self {
+        self.key = Some(key);
+        self
     }
 
     /// The W3C trace context the call belongs to; calls the actor makes carry it on.
@@ -291,6 +309,7 @@ impl Host {
                 actors: RwLock::default(),
                 events,
                 network: OnceLock::new(),
+                state: RwLock::new(Arc::new(crate::runtime::state::MemoryStore::default())),
                 stats: Stats::default(),
                 started: std::time::Instant::now(),
                 labels,
@@ -411,6 +430,8 @@ impl Host {
             input: None,
             idle: Mutex::default(),
             stats: crate::runtime::stats::ActorStats::new(&[]),
+            keyed: shape.keyed,
+            activations: Default::default(),
         };
         let deadline = Instant::now() + actor.limits.timeout;
         let mut warm = instance::instantiate(&self.inner, &actor, false, deadline).await?;
@@ -774,7 +795,70 @@ impl Host {
     }
 }
 
+/// What a keyed call needs beside the call: its key, the state to load,
+/// whether to save after it, and the state saved.
+pub(crate) struct Turn<'a> {
+    key: &'a str,
+    state: &'a [u8],
+    save: bool,
+    saved: Option<Vec<u8>>,
+}
+
+/// One keyed call in `warm`: the key's state loaded, the call, and the
+/// state read back when the call succeeded and may have changed it. The
+/// outer error is the instance's failure, as [`Warm::call`]'s.
+async fn keyed_call<R: ReplyBody>(
+    warm: &mut Warm,
+    actor: &Actor,
+    call: Call<'_>,
+    deadline: Instant,
+    turn: &mut Turn<'_>,
+) -> Result<Result<R, Error>, Error> {
+    let state_call = |method, payload| Call {
+        contract: lattice::abi::STATE_CONTRACT,
+        method,
+        payload,
+        fingerprint: None,
+        key: None,
+        ..call
+    };
+    let about = |e: Error, what: &str| {
+        Error::new(
+            e.kind(),
+            format!(
+                "cannot {what} the state of `{}/{}`: {}; the saved state is kept",
+                actor.name,
+                turn.key,
+                e.message()
+            ),
+        )
+    };
+    let load = state_call(lattice::abi::STATE_LOAD, turn.state);
+    if let Err(e) = warm.call::<Vec<u8>>(actor, load, deadline).await? {
+        return Ok(Err(about(e, "load")));
+    }
+    let reply = warm.call::<R>(actor, call, deadline).await?;
+    if turn.save && reply.is_ok() {
+        let save = state_call(lattice::abi::STATE_SAVE, &[]);
+        match warm.call::<Vec<u8>>(actor, save, deadline).await? {
+            Ok(state) => turn.saved = Some(state),
+            Err(e) => return Ok(Err(about(e, "save"))),
+        }
+    }
+    Ok(reply)
+}
+
 impl Actor {
+    /// Whether `contract.method` takes `&mut self`: for a keyed actor, a
+    /// call whose state is saved after it. Unknown methods do not.
+    fn mutates(&self, contract: &str, method: &str) -> bool {
+        self.contracts
+            .iter()
+            .find(|c| c.name == contract)
+            .and_then(|c| c.method(method))
+            .is_some_and(|m| m.mutating)
+    }
+
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Idle> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -914,6 +998,22 @@ impl HostInner {
         self.network.get()
     }
 
+    /// Where keyed actors' states are kept.
+    pub(crate) fn state_store(&self) -> Arc<dyn crate::runtime::state::StateStore> {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Keeps keyed actors' states in `store` from now on (the lattice's,
+    /// when the host joins one). Activations forget what they loaded from
+    /// the store before.
+    pub(crate) fn set_state_store(&self, store: Arc<dyn crate::runtime::state::StateStore>) {
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = store;
+        let actors = self.actors.read().unwrap_or_else(|e| e.into_inner());
+        for actor in actors.values() {
+            actor.activations.clear();
+        }
+    }
+
     /// Gives the host its network; once only.
     pub(crate) fn set_network(&self, network: Arc<dyn Network>) -> Result<(), Error> {
         self.network.set(network).map_err(|_| {
@@ -978,9 +1078,14 @@ impl HostInner {
     /// stays small: it is moved and allocated once per call.
     pub(crate) async fn invoke<R: ReplyBody>(
         self: &Arc<Self>,
-        call: Call<'_>,
+        mut call: Call<'_>,
         outer: Option<Instant>,
     ) -> Result<R, Error> {
+        // `tally/alice`: the actor and the key.
+        if let (name, Some(key)) = lattice::key::split(call.actor) {
+            call.actor = name;
+            call.key = Some(key);
+        }
         let actor = self.actor(call.actor).ok_or_else(|| {
             Error::new(
                 ErrorKind::NoResponders,
@@ -993,9 +1098,98 @@ impl HostInner {
     /// [`HostInner::invoke`] of an actor already looked up by name.
     pub(crate) async fn invoke_actor<R: ReplyBody>(
         self: &Arc<Self>,
+        actor: Arc<Actor>,
+        call: Call<'_>,
+        outer: Option<Instant>,
+    ) -> Result<R, Error> {
+        match (actor.keyed, call.key) {
+            (false, None) => self.invoke_turn(actor, call, outer, None).await,
+            (true, Some(key)) => Box::pin(self.invoke_keyed(actor, call, key, outer)).await,
+            (true, None) => Err(Error::new(
+                ErrorKind::Decode,
+                format!(
+                    "`{0}` is a keyed actor: call one of its keys, `{0}/KEY`",
+                    actor.name
+                ),
+            )),
+            (false, Some(_)) => Err(Error::new(
+                ErrorKind::Decode,
+                format!(
+                    "`{0}` is not a keyed actor: call it as `{0}`, without a key",
+                    actor.name
+                ),
+            )),
+        }
+    }
+
+    /// A call to a keyed actor: in its key's turn, with the key's state
+    /// loaded into the instance first and, after a call that can change
+    /// it, saved before the reply leaves.
+    async fn invoke_keyed<R: ReplyBody>(
+        self: &Arc<Self>,
+        actor: Arc<Actor>,
+        call: Call<'_>,
+        key: &str,
+        outer: Option<Instant>,
+    ) -> Result<R, Error> {
+        lattice::key::validate_key(key)?;
+        let own = Instant::now()
+            + call
+                .timeout
+                .unwrap_or(actor.limits.timeout)
+                .min(actor.limits.timeout);
+        let deadline = outer.map_or(own, |o| o.min(own));
+        let activation = actor.activations.of(key);
+        let mut held = tokio::time::timeout_at(deadline, activation.lock())
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::TimedOut,
+                    format!(
+                        "the calls to `{}/{key}` before this one ran until its deadline",
+                        actor.name
+                    ),
+                )
+            })?;
+        let store = self.state_store();
+        let (state, revision) = match held.state.take() {
+            Some(loaded) => loaded,
+            None => match store.load(&actor.name, key).await? {
+                Some((state, revision)) => (state, Some(revision)),
+                None => (Vec::new(), None),
+            },
+        };
+        let mut turn = Turn {
+            key,
+            state: &state,
+            save: actor.mutates(call.contract, call.method),
+            saved: None,
+        };
+        let name = actor.name.clone();
+        let reply = self.invoke_turn(actor, call, outer, Some(&mut turn)).await;
+        let saved = turn.saved.take();
+        match (reply, saved) {
+            (Ok(reply), Some(new)) if new != state => {
+                // The activation keeps nothing it could not save: a
+                // conflict means another owns the key now.
+                let revision = store.save(&name, key, new.clone(), revision).await?;
+                held.state = Some((new, Some(revision)));
+                Ok(reply)
+            }
+            (reply, _) => {
+                held.state = Some((state, revision));
+                reply
+            }
+        }
+    }
+
+    /// [`HostInner::invoke_actor`], with a keyed actor's `turn`.
+    async fn invoke_turn<R: ReplyBody>(
+        self: &Arc<Self>,
         mut actor: Arc<Actor>,
         call: Call<'_>,
         outer: Option<Instant>,
+        turn: Option<&mut Turn<'_>>,
     ) -> Result<R, Error> {
         let now = Instant::now();
         // Statistics time the guest's call alone, not a wait for an instance
@@ -1059,7 +1253,10 @@ impl HostInner {
         if warm.hibernates() {
             self.stats.wakes.fetch_add(1, Ordering::Relaxed);
         }
-        let outcome = warm.call(&actor, call, deadline).await;
+        let outcome = match turn {
+            None => warm.call(&actor, call, deadline).await,
+            Some(turn) => Box::pin(keyed_call(&mut warm, &actor, call, deadline, turn)).await,
+        };
         let ended = Instant::now();
         let took = ended.saturating_duration_since(started);
         let error = match &outcome {

@@ -658,9 +658,12 @@ impl Outgoing<'_> {
     /// off), over NATS when the host has joined a lattice, and otherwise
     /// reports that nobody runs the callee.
     async fn send(&self, host: &Arc<HostInner>) -> Result<Vec<u8>, Error> {
-        let local = host.actor(self.actor);
+        // A key's activation may live on another host: a keyed call on a
+        // lattice always goes over it.
+        let (name, key) = lattice::key::split(self.actor);
+        let local = host.actor(name);
         match host.network() {
-            Some(network) if !(local.is_some() && host.options().in_process) => {
+            Some(network) if !(local.is_some() && host.options().in_process && key.is_none()) => {
                 host.stats
                     .guest_calls_over_nats
                     .fetch_add(1, Ordering::Relaxed);
@@ -684,8 +687,9 @@ impl Outgoing<'_> {
                 host.stats
                     .guest_calls_in_process
                     .fetch_add(1, Ordering::Relaxed);
-                let mut call = Call::new(self.actor, self.contract, self.method, self.payload);
+                let mut call = Call::new(name, self.contract, self.method, self.payload);
                 call.on_fiber = self.on_fiber;
+                call.key = key;
                 if let Some(fp) = self.fingerprint {
                     call = call.fingerprint(fp);
                 }

@@ -4,7 +4,9 @@
 //! warm instances, hibernation of idle ones, and `invoke`. What it needs
 //! from the layer that puts it on a lattice (calls to actors elsewhere,
 //! publishing, serving an actor it starts) it gets through the
-//! [`Network`](network::Network) that layer gives it.
+//! [`Network`](network::Network) that layer gives it, and where keyed
+//! actors' states are kept through the [`StateStore`](state::StateStore)
+//! it gives.
 
 pub(crate) mod engine;
 pub(crate) mod hibernate;
@@ -14,4 +16,5 @@ pub(crate) mod inventory;
 pub(crate) mod module;
 pub(crate) mod network;
 pub(crate) mod options;
+pub(crate) mod state;
 pub(crate) mod stats;

@@ -23,6 +23,8 @@ pub(crate) struct Shape {
     pub(crate) memory: u64,
     /// The largest initial size of the tables it defines, in elements.
     pub(crate) table: u64,
+    /// It is a keyed actor (it has the [`abi::KEYED_SECTION`]).
+    pub(crate) keyed: bool,
 }
 
 /// Checks that `bytes` is a lattice actor module this host can run, before
@@ -73,6 +75,9 @@ pub(crate) fn check_abi(bytes: &[u8]) -> Result<Shape, Error> {
                     let table = table.map_err(|e| invalid(format!("bad table section: {e}")))?;
                     shape.table = shape.table.max(table.ty.initial);
                 }
+            }
+            Payload::CustomSection(reader) if reader.name() == abi::KEYED_SECTION => {
+                shape.keyed = true;
             }
             Payload::CustomSection(reader) if reader.name() == abi::VERSION_SECTION => {
                 let data = reader.data();
@@ -346,6 +351,7 @@ mod tests {
             start: false,
             memory: 17 << 16,
             table: 0,
+            keyed: false,
         };
         assert_eq!(shape, plain);
         // Within the limits, with no start function: the limiter can wait

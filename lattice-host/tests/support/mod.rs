@@ -15,6 +15,7 @@ const ACTORS: &[&str] = &[
     "example-relay-actor",
     "lattice-test-hostile",
     "lattice-test-idle",
+    "lattice-test-keyed",
 ];
 
 fn workspace() -> PathBuf {

@@ -182,7 +182,7 @@ pub(crate) struct DescribeArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct CallArgs {
-    /// The actor.
+    /// The actor, or ACTOR/KEY for one key of a keyed actor.
     actor: String,
     /// CONTRACT.METHOD, or just METHOD when only one of the actor's contracts has it.
     method: String,
@@ -573,7 +573,8 @@ fn json_shape(method: &lattice::MethodInfo) -> Option<String> {
 pub(crate) async fn call(ctx: &Context, args: CallArgs) -> anyhow::Result<()> {
     let nats = ctx.connect().await?;
     let control = ControlClient::new(nats.clone(), &ctx.lattice)?;
-    let actor = control.describe(&args.actor).await?;
+    // `counter/alice`: the contract is the actor's; the call goes to the key.
+    let actor = control.describe(lattice::key::split(&args.actor).0).await?;
     let (contract, method) = match args.method.split_once('.') {
         Some((contract, method)) => {
             let found = actor.contracts.iter().find(|c| c.name == contract);
@@ -646,7 +647,7 @@ pub(crate) async fn call(ctx: &Context, args: CallArgs) -> anyhow::Result<()> {
     })?;
     let payload = lattice::json::args_from_json(info, &json)?;
     let client = lattice::Client::new(nats, &ctx.lattice)?;
-    let mut call = lattice::RawCall::new(&actor.name, &contract.name, method, payload.into());
+    let mut call = lattice::RawCall::new(&args.actor, &contract.name, method, payload.into());
     call.fingerprint = contract.fingerprint_value();
     call.idempotent = info.idempotent;
     call.oneway = info.oneway;

@@ -1,0 +1,263 @@
+//! Keyed actors: one state per key, loaded before each call and saved
+//! after each call that can change it, fenced by revision. In process, and
+//! on a lattice with a JetStream server, where states are durable.
+
+mod support;
+
+use std::sync::Arc;
+
+use lattice::{ErrorKind, RawCall};
+use lattice_host::{ActorLimits, Call, Host};
+use serde::Serialize;
+use support::nats::{self, NatsServer};
+
+#[derive(Serialize)]
+struct By {
+    by: u64,
+}
+
+fn by(n: u64) -> Vec<u8> {
+    lattice::codec::encode(&By { by: n }).unwrap()
+}
+
+fn total(reply: &[u8]) -> u64 {
+    lattice::codec::decode(reply).unwrap()
+}
+
+async fn tally_host() -> Host {
+    let host = support::host();
+    support::start(&host, "tally", "lattice-test-keyed", ActorLimits::new()).await;
+    host
+}
+
+async fn add(host: &Host, address: &str, n: u64) -> Result<u64, lattice::Error> {
+    let args = by(n);
+    host.invoke(Call::new(address, "tally", "add", &args))
+        .await
+        .map(|r| total(&r))
+}
+
+async fn get(host: &Host, address: &str) -> u64 {
+    total(
+        &host
+            .invoke(Call::new(address, "tally", "get", &[]))
+            .await
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn each_key_has_its_own_state_in_process() {
+    let host = tally_host().await;
+    assert_eq!(add(&host, "tally/alice", 5).await.unwrap(), 5);
+    assert_eq!(add(&host, "tally/alice", 2).await.unwrap(), 7);
+    assert_eq!(add(&host, "tally/bob", 1).await.unwrap(), 1);
+    assert_eq!(get(&host, "tally/alice").await, 7);
+    // The key as a builder, the same activation.
+    let args = by(1);
+    let reply = host
+        .invoke(Call::new("tally", "tally", "add", &args).key("alice"))
+        .await
+        .unwrap();
+    assert_eq!(total(&reply), 8);
+    assert_eq!(
+        get(&host, "tally/carol").await,
+        0,
+        "a new key starts from Default"
+    );
+}
+
+#[tokio::test]
+async fn calls_to_one_key_take_turns() {
+    let host = Arc::new(tally_host().await);
+    // 8 instances, 400 concurrent adds to one key and 400 over 20 keys.
+    let calls: Vec<_> = (0..800)
+        .map(|i| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                let address = if i % 2 == 0 {
+                    "tally/hot".to_owned()
+                } else {
+                    format!("tally/k{}", i % 20)
+                };
+                add(&host, &address, 1).await.unwrap();
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+    assert_eq!(get(&host, "tally/hot").await, 400);
+    let spread: u64 = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19]
+        .iter()
+        .map(|k| format!("tally/k{k}"))
+        .map(|a| {
+            let host = host.clone();
+            async move { get(&host, &a).await }
+        })
+        .collect::<futures_util::future::JoinAll<_>>()
+        .await
+        .into_iter()
+        .sum();
+    assert_eq!(spread, 400);
+}
+
+#[tokio::test]
+async fn a_call_that_fails_saves_nothing() {
+    let host = tally_host().await;
+    add(&host, "tally/alice", 10).await.unwrap();
+    let args = by(5);
+    let err = host
+        .invoke(Call::new("tally/alice", "tally", "add_then_panic", &args))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ActorPanicked, "{err}");
+    assert_eq!(
+        get(&host, "tally/alice").await,
+        10,
+        "the panicked add was not saved"
+    );
+}
+
+#[tokio::test]
+async fn keys_are_checked() {
+    let host = tally_host().await;
+    support::start(&host, "echo", "example-echo-actor", ActorLimits::new()).await;
+    let err = add(&host, "tally", 1).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(err.message().contains("`tally/KEY`"), "{err}");
+    let payload =
+        lattice::codec::encode(&std::collections::BTreeMap::from([("text", "x")])).unwrap();
+    let err = host
+        .invoke(Call::new("echo/alice", "echo", "echo", &payload))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(err.message().contains("not a keyed actor"), "{err}");
+    for (key, says) in [
+        ("", "empty"),
+        ("a b", "' '"),
+        (&"k".repeat(300) as &str, "300 bytes"),
+    ] {
+        let err = add(&host, &format!("tally/{key}"), 1).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidName, "{key:?}: {err}");
+        assert!(err.message().contains(says), "{says} in {err}");
+    }
+}
+
+/// A lattice of `hosts` hosts running tally, on a JetStream server, their
+/// ids from `first` on.
+async fn lattice_of(server: &NatsServer, first: usize, hosts: usize) -> Vec<Host> {
+    let mut all = Vec::new();
+    for i in first..first + hosts {
+        let host = Host::new(support::lattice_options("keyed", &format!("h{i}"))).unwrap();
+        support::start(&host, "tally", "lattice-test-keyed", ActorLimits::new()).await;
+        host.join(nats::connect(&server.url()).await).await.unwrap();
+        all.push(host);
+    }
+    all
+}
+
+async fn call_add(client: &lattice::Client, address: &str) -> Result<u64, lattice::Error> {
+    let reply = client
+        .request(RawCall::new(address, "tally", "add", by(1).into()))
+        .await?;
+    Ok(total(&reply))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn states_are_durable_on_the_lattice() {
+    let server = NatsServer::jetstream();
+    let hosts = lattice_of(&server, 0, 1).await;
+    let client = lattice::Client::new(nats::connect(&server.url()).await, "keyed").unwrap();
+    let calls: Vec<_> = (0..500)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { call_add(&client, "tally/alice").await.unwrap() })
+        })
+        .collect();
+    let mut totals = Vec::new();
+    for call in calls {
+        totals.push(call.await.unwrap());
+    }
+    totals.sort();
+    assert_eq!(
+        totals,
+        (1..=500).collect::<Vec<u64>>(),
+        "one at a time, none lost"
+    );
+    // Another host, started after this one stops, finds the state.
+    for host in hosts {
+        host.shutdown().await;
+    }
+    let _hosts = lattice_of(&server, 1, 1).await;
+    assert_eq!(call_add(&client, "tally/alice").await.unwrap(), 501);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_activations_of_one_key_never_lose_a_saved_add() {
+    // Two hosts serve the same key at once (no owner yet): each save is
+    // fenced by the revision its activation loaded, so one of two racing
+    // adds fails with `conflict` and every add that got a reply is in the
+    // state.
+    let server = NatsServer::jetstream();
+    let _hosts = lattice_of(&server, 0, 2).await;
+    let client = lattice::Client::new(nats::connect(&server.url()).await, "keyed").unwrap();
+    let calls: Vec<_> = (0..400)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { call_add(&client, "tally/shared").await })
+        })
+        .collect();
+    let (mut ok, mut conflicts) = (0u64, 0u64);
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) if e.kind() == ErrorKind::Conflict => conflicts += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ok + conflicts, 400);
+    let get = client
+        .request(RawCall::new(
+            "tally/shared",
+            "tally",
+            "get",
+            bytes::Bytes::new(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(total(&get), ok, "every add that got a reply, and no other");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_that_no_longer_decodes_is_kept_and_named() {
+    let server = NatsServer::jetstream();
+    let _hosts = lattice_of(&server, 0, 1).await;
+    let nats = nats::connect(&server.url()).await;
+    let client = lattice::Client::new(nats.clone(), "keyed").unwrap();
+    call_add(&client, "tally/alice").await.unwrap();
+    // What an older module saved, in a shape this one cannot read.
+    let bucket = async_nats::jetstream::new(nats)
+        .get_key_value("lattice-keyed-state")
+        .await
+        .unwrap();
+    let old = lattice::codec::encode(&("a tuple", 7)).unwrap();
+    bucket.put("tally.alice", old.clone().into()).await.unwrap();
+    // The activation held revision 1: its save is refused, nothing written.
+    let err = call_add(&client, "tally/alice").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    // The next call loads the newer state, which does not decode.
+    let err = call_add(&client, "tally/alice").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.message().contains("`tally/alice`"), "{err}");
+    assert!(err.message().contains("the saved state is kept"), "{err}");
+    let kept = bucket.get("tally.alice").await.unwrap().unwrap();
+    assert_eq!(
+        kept.as_ref(),
+        old.as_slice(),
+        "never overwritten by a default"
+    );
+    // Other keys are unaffected.
+    assert_eq!(call_add(&client, "tally/bob").await.unwrap(), 1);
+}
