@@ -196,10 +196,10 @@ async fn states_are_durable_on_the_lattice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_activations_of_one_key_never_lose_a_saved_add() {
-    // Two hosts serve the same key at once (no owner yet): each save is
-    // fenced by the revision its activation loaded, so one of two racing
-    // adds fails with `conflict` and every add that got a reply is in the
-    // state.
+    // Right after they join, before heartbeats tell the two hosts of each
+    // other, each runs the key's calls itself: each save is fenced by the
+    // revision its activation loaded, so of two racing adds one may fail
+    // with `conflict`, and every add that got a reply is in the state.
     let server = NatsServer::jetstream();
     let _hosts = lattice_of(&server, 0, 2).await;
     let client = lattice::Client::new(nats::connect(&server.url()).await, "keyed").unwrap();
@@ -260,4 +260,79 @@ async fn a_state_that_no_longer_decodes_is_kept_and_named() {
     );
     // Other keys are unaffected.
     assert_eq!(call_add(&client, "tally/bob").await.unwrap(), 1);
+}
+
+/// Waits until every host counts all `count` hosts live (their
+/// heartbeats, as keyed calls are routed by).
+async fn converged(client: &lattice::Client, count: usize) {
+    let control = lattice_host::control::ControlClient::new(client.nats().clone(), "keyed")
+        .unwrap()
+        .wait(std::time::Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    loop {
+        let reports = control.deployments().await.unwrap();
+        if reports.len() == count && reports.iter().all(|r| r.live_hosts.len() == count) {
+            // One more beat, so that each lists the others' actors.
+            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+            return;
+        }
+        assert!(start.elapsed().as_secs() < 20, "not converged: {reports:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_key_has_one_owner_across_hosts() {
+    let server = NatsServer::jetstream();
+    let hosts = lattice_of(&server, 0, 3).await;
+    let clients: Vec<lattice::Client> = {
+        let mut all = Vec::new();
+        for _ in 0..8 {
+            all.push(lattice::Client::new(nats::connect(&server.url()).await, "keyed").unwrap());
+        }
+        all
+    };
+    converged(&clients[0], 3).await;
+    // 2,000 adds to one key and 10 to each of 100 keys, from 8 clients at
+    // once (each a call at a time), arriving at all three hosts (the
+    // actor's queue group spreads them).
+    let calls: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(c, client)| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for i in (c..3000).step_by(8) {
+                    let address = if i < 2000 {
+                        "tally/hot".to_owned()
+                    } else {
+                        format!("tally/k{}", i % 100)
+                    };
+                    call_add(&client, &address).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+    let get = |address: String| {
+        let client = clients[0].clone();
+        async move {
+            total(
+                &client
+                    .request(RawCall::new(&address, "tally", "get", bytes::Bytes::new()))
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    assert_eq!(get("tally/hot".into()).await, 2000);
+    for k in 0..100 {
+        assert_eq!(get(format!("tally/k{k}")).await, 10, "key k{k}");
+    }
+    // Every host served some of the calls, and forwarded what it did not own.
+    for host in &hosts {
+        assert!(host.stats().calls_from_nats > 0, "{}", host.id());
+    }
 }

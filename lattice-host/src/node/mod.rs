@@ -44,6 +44,10 @@ pub(crate) struct Node {
     serving: Mutex<HashMap<String, Serving>>,
     lattice: String,
     host_id: String,
+    /// The other live hosts and the actors each runs (from heartbeats, as
+    /// the deployments' follower sees them): where keyed calls are routed.
+    pub(crate) members:
+        std::sync::RwLock<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>,
     /// What this host deploys, as its follower of the lattice's
     /// deployments last reported it.
     pub(crate) deployments: Mutex<deploy::reconcile::HostDeployments>,
@@ -140,6 +144,7 @@ impl Host {
             serving: Mutex::default(),
             lattice: inner.lattice().to_owned(),
             host_id: inner.host_id().to_owned(),
+            members: Default::default(),
             deployments: Mutex::new(deploy::reconcile::HostDeployments {
                 host: inner.host_id().to_owned(),
                 labels: self.labels(),

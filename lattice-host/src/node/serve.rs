@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::node::Node;
+use crate::node::deploy::placement::{HostView, rank};
 use crate::runtime::host::{Call, HostInner};
 
 /// A call's place among the host's calls in progress, given back on drop.
@@ -88,13 +89,25 @@ pub(crate) async fn serve(
             .map_err(|e| failed(&e).with_source(e))?;
         subs.push(sub);
     }
+    let names = Names::after(&subject, actor, false);
+    let mut subs: Vec<(Subscriber, Names)> = subs.into_iter().map(|s| (s, names)).collect();
+    // A keyed actor also takes, on a subject of this host's own, the calls
+    // to its keys that other hosts forward here (see `forward`).
+    if host.actor(actor).is_some_and(|a| a.keyed) {
+        let direct = direct_filter(host.lattice(), host.host_id(), actor);
+        let sub = node
+            .nats
+            .subscribe(direct.clone())
+            .await
+            .map_err(|e| failed(&e).with_source(e))?;
+        subs.push((sub, Names::after(&direct, actor, true)));
+    }
     // Make sure the server has the subscriptions before callers are told
     // the actor runs.
     barrier(node, &node.nats).await?;
-    let names = Names::after(&subject, actor);
     let loops = subs
         .into_iter()
-        .map(|sub| {
+        .map(|(sub, names)| {
             let (stop, stopped) = oneshot::channel();
             let task = tokio::spawn(serve_loop(
                 Arc::downgrade(host),
@@ -120,15 +133,19 @@ struct Names {
     /// Where the actor's name starts; it ends at the `.` at `after`.
     actor: usize,
     after: usize,
+    /// The subscription is this host's own subject of a keyed actor: its
+    /// calls were routed here, and run here.
+    direct: bool,
 }
 
 impl Names {
     /// The places in subjects that match `filter`, which ends `.{actor}.>`.
-    fn after(filter: &str, actor: &str) -> Names {
+    fn after(filter: &str, actor: &str, direct: bool) -> Names {
         let after = filter.len().saturating_sub(2);
         Names {
             actor: after.saturating_sub(actor.len()),
             after,
+            direct,
         }
     }
 
@@ -277,6 +294,14 @@ async fn handle(
     host.stats
         .calls_from_nats
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // A call to a key another host owns goes there, answered from there.
+    if !names.direct
+        && message.headers.is_some()
+        && let Some(owner) = owner_elsewhere(host, node, message, names)
+    {
+        forward(host, node, message, names, reply, &owner).await;
+        return;
+    }
     let result = run(host, message, names).await;
     let Some(reply) = reply else {
         // A oneway call: nobody waits for the result.
@@ -309,6 +334,80 @@ async fn handle(
             }
         }
         Err(error) => send_error(&node.nats, reply, &error).await,
+    }
+}
+
+/// The filter of a host's own subject for a keyed actor:
+/// `lattice.{lattice}.key.{host}.{actor}.>`.
+fn direct_filter(lattice: &str, host: &str, actor: &str) -> String {
+    format!("{}.{lattice}.key.{host}.{actor}.>", lattice::subject::ROOT)
+}
+
+/// The host that owns the key of a call to a keyed actor, when it is not
+/// this one: the first of the live hosts running the actor (this one and
+/// those whose heartbeats list it) ranked by rendezvous hashing of
+/// `actor/key`, the same function every host computes.
+fn owner_elsewhere(
+    host: &Arc<HostInner>,
+    node: &Node,
+    message: &Message,
+    names: Names,
+) -> Option<String> {
+    let key = message.headers.as_ref()?.get(headers::KEY)?.as_str();
+    let (actor, _, _) = names.of(&message.subject)?;
+    if !host.actor(actor)?.keyed {
+        return None;
+    }
+    let members = node.members.read().unwrap_or_else(|e| e.into_inner());
+    let empty = std::collections::BTreeMap::new();
+    let mut views: Vec<HostView<'_>> = members
+        .iter()
+        .filter(|(_, actors)| actors.contains(actor))
+        .map(|(id, _)| HostView { id, labels: &empty })
+        .collect();
+    let me = host.host_id();
+    views.push(HostView {
+        id: me,
+        labels: &empty,
+    });
+    let owner = *rank(&format!("{actor}/{key}"), &views).first()?;
+    (owner != me).then(|| owner.to_owned())
+}
+
+/// Sends a call on to the host that owns its key, on that host's own
+/// subject, with the caller's reply subject: the owner answers the caller.
+async fn forward(
+    host: &Arc<HostInner>,
+    node: &Node,
+    message: &Message,
+    names: Names,
+    reply: Option<Subject>,
+    owner: &str,
+) {
+    let Some((actor, contract, method)) = names.of(&message.subject) else {
+        return;
+    };
+    let subject = format!(
+        "{}.{}.key.{owner}.{actor}.{contract}.{method}",
+        lattice::subject::ROOT,
+        host.lattice()
+    );
+    let headers = message.headers.clone().unwrap_or_default();
+    let payload = message.payload.clone();
+    let sent = match reply {
+        Some(reply) => {
+            node.nats
+                .publish_with_reply_and_headers(subject, reply, headers, payload)
+                .await
+        }
+        None => {
+            node.nats
+                .publish_with_headers(subject, headers, payload)
+                .await
+        }
+    };
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, owner, "cannot forward a keyed call to its owner");
     }
 }
 
@@ -503,7 +602,7 @@ mod tests {
     #[test]
     fn names_are_read_where_the_filter_puts_them() {
         let filter = lattice::subject::rpc_filter("default", "echo").unwrap();
-        let names = Names::after(&filter, "echo");
+        let names = Names::after(&filter, "echo", false);
         let of = |subject: &'static str| names.of(subject);
         assert_eq!(
             of("lattice.default.rpc.echo.echo.echo_bytes"),

@@ -1008,8 +1008,15 @@ impl HostInner {
     /// the store before.
     pub(crate) fn set_state_store(&self, store: Arc<dyn crate::runtime::state::StateStore>) {
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = store;
+        self.forget_activations();
+    }
+
+    /// Makes every key's activation load its state again at its next call:
+    /// which host owns a key may have changed, and another may have saved
+    /// since.
+    pub(crate) fn forget_activations(&self) {
         let actors = self.actors.read().unwrap_or_else(|e| e.into_inner());
-        for actor in actors.values() {
+        for actor in actors.values().filter(|a| a.keyed) {
             actor.activations.clear();
         }
     }

@@ -369,6 +369,7 @@ impl Follower {
         let Some((node, host)) = self.parts() else {
             return;
         };
+        self.share_members(&node, &host);
         let labels = host.labels();
         let mut views: Vec<HostView<'_>> = self
             .peers
@@ -497,6 +498,23 @@ impl Follower {
         self.failures
             .retain(|name, f| self.desired.get(name).is_some_and(|d| d.module == f.digest));
         self.report(&node, &labels, live);
+    }
+
+    /// Hands the live hosts and their actors to the node, for routing calls
+    /// to keyed actors; when they changed, keys' activations load their
+    /// state again (a key may have moved and come back).
+    fn share_members(&self, node: &Node, host: &Host) {
+        let members: BTreeMap<String, BTreeSet<String>> = self
+            .peers
+            .iter()
+            .map(|(id, p)| (id.clone(), p.actors.clone()))
+            .collect();
+        let mut shared = node.members.write().unwrap_or_else(|e| e.into_inner());
+        if *shared != members {
+            *shared = members;
+            drop(shared);
+            host.inner().forget_activations();
+        }
     }
 
     async fn start(
