@@ -336,3 +336,110 @@ async fn each_key_has_one_owner_across_hosts() {
         assert!(host.stats().calls_from_nats > 0, "{}", host.id());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_comes_back_with_every_saved_add_when_its_owner_is_killed() {
+    use lattice_host::deploy::placement::{HostView, rank};
+    use support::up::HostProcess;
+    let server = NatsServer::jetstream();
+    let url = server.url();
+    let module = support::wasm("lattice-test-keyed");
+    let actor = format!("tally={}", module.display());
+    let mut hosts: Vec<HostProcess> = (0..3)
+        .map(|i| {
+            HostProcess::spawn(
+                &url,
+                &format!("h{i}"),
+                &[
+                    "--lattice",
+                    "keyed",
+                    "--heartbeat",
+                    "200ms",
+                    "--actor",
+                    &actor,
+                ],
+            )
+        })
+        .collect();
+    let client = lattice::Client::new(nats::connect(&url).await, "keyed").unwrap();
+    converged(&client, 3).await;
+    let labels = std::collections::BTreeMap::new();
+    let views: Vec<HostView<'_>> = hosts
+        .iter()
+        .map(|h| HostView {
+            id: &h.id,
+            labels: &labels,
+        })
+        .collect();
+    let owner = rank("tally/alice", &views)[0].to_owned();
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                // (when, whether it got a reply)
+                let mut outcomes = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let call = RawCall {
+                        timeout: Some(std::time::Duration::from_secs(3)),
+                        ..RawCall::new("tally/alice", "tally", "add", by(1).into())
+                    };
+                    let ok = client.request(call).await.is_ok();
+                    outcomes.push((started.elapsed(), ok));
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                }
+                outcomes
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let killed = started.elapsed();
+    hosts.iter_mut().find(|h| h.id == owner).unwrap().kill();
+    // A fresh add every 20 ms, each allowed 300 ms, until one is answered:
+    // when the key serves again (the adds of the load that were in flight
+    // on the dead owner wait out their own deadlines).
+    let back = loop {
+        let call = RawCall {
+            timeout: Some(std::time::Duration::from_millis(300)),
+            ..RawCall::new("tally/alice", "tally", "add", by(0).into())
+        };
+        if client.request(call).await.is_ok() {
+            break started.elapsed() - killed;
+        }
+        assert!(started.elapsed() - killed < std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.extend(task.await.unwrap());
+    }
+    let replied = outcomes.iter().filter(|(_, ok)| *ok).count() as u64;
+    let failed = outcomes.len() as u64 - replied;
+    let state = total(
+        &client
+            .request(RawCall::new(
+                "tally/alice",
+                "tally",
+                "get",
+                bytes::Bytes::new(),
+            ))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        state >= replied && state <= replied + failed,
+        "every add that got a reply is saved: state {state}, {replied} replied, {failed} failed"
+    );
+    assert!(
+        outcomes.iter().any(|(at, ok)| *ok && *at > killed + back),
+        "the load went on after the key came back"
+    );
+    println!(
+        "the key served again {back:?} after its owner was killed; {replied} adds saved, {failed} failed"
+    );
+    assert!(back < std::time::Duration::from_secs(3), "{back:?}");
+}
