@@ -10,7 +10,8 @@
 //! `LATTICE_BENCH_ONLY=a,b` runs the sections named.
 //!
 //! One file a section: `transport` (and `decompose`), `a2a`, `busy`,
-//! `hibernate`, `density`, `heal` (deployments' failover), and `profile` (the single-kind modes for
+//! `hibernate`, `density`, `heal` (deployments' failover), `keyed` (keyed
+//! actors' calls against unkeyed ones and raw KV puts), and `profile` (the single-kind modes for
 //! profilers, never run by default); `measure` is what they share (timing
 //! pairs against a baseline, memory and CPU readings, the table).
 
@@ -39,6 +40,7 @@ mod busy;
 mod density;
 mod heal;
 mod hibernate;
+mod keyed;
 mod measure;
 mod profile;
 mod transport;
@@ -161,6 +163,9 @@ async fn run() {
     }
     if section("heal") {
         heal::heal(&echo_module, &mut table).await;
+    }
+    if section("keyed") {
+        keyed::keyed(&echo_module, &mut table).await;
     }
     // 100,000 instances: only when asked for by name, as it needs
     // `sysctl -w vm.max_map_count=610000` (the pools have 16 slots to
