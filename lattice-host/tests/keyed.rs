@@ -444,3 +444,23 @@ async fn a_key_comes_back_with_every_saved_add_when_its_owner_is_killed() {
     );
     assert!(back < std::time::Duration::from_secs(3), "{back:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inventory_shows_keyed_actors_and_their_activations() {
+    let server = NatsServer::jetstream();
+    let _hosts = lattice_of(&server, 0, 1).await;
+    let client = lattice::Client::new(nats::connect(&server.url()).await, "keyed").unwrap();
+    for key in ["a", "b", "c"] {
+        call_add(&client, &format!("tally/{key}")).await.unwrap();
+    }
+    let control =
+        lattice_host::control::ControlClient::new(client.nats().clone(), "keyed").unwrap();
+    let inventory = control.inventory().await.unwrap();
+    let tally = inventory[0]
+        .actors
+        .iter()
+        .find(|a| a.name == "tally")
+        .unwrap();
+    assert!(tally.keyed);
+    assert_eq!(tally.activations, 3);
+}

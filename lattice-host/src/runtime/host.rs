@@ -653,6 +653,8 @@ impl Host {
                     idle_instances: idle,
                     hibernating_instances: hibernating,
                     inline: a.inline.load(Ordering::Relaxed),
+                    keyed: a.keyed,
+                    activations: a.activations.len(),
                 }
             })
             .collect();

@@ -49,6 +49,16 @@ pub struct ActorEntry {
     /// Absent from hosts older than this field.
     #[serde(default)]
     pub inline: bool,
+    /// Whether it is a keyed actor (one state per key).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keyed: bool,
+    /// For a keyed actor, the keys with an activation on this host.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub activations: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Everything a host runs.

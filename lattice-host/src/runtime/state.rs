@@ -112,6 +112,11 @@ pub(crate) struct Activations {
 const KEEP: usize = 4096;
 
 impl Activations {
+    /// How many keys have an activation here.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// Forgets every activation (calls holding one finish with it).
     pub(crate) fn clear(&self) {
         self.keys.lock().unwrap_or_else(|e| e.into_inner()).clear();

@@ -233,7 +233,11 @@ fn print_placed(ctx: &Context, placed: &[Placed]) {
                 .map(|p| {
                     vec![
                         p.host.clone(),
-                        p.actor.name.clone(),
+                        if p.actor.keyed {
+                            format!("{} (keyed: {} active)", p.actor.name, p.actor.activations)
+                        } else {
+                            p.actor.name.clone()
+                        },
                         p.actor
                             .contracts
                             .iter()
