@@ -464,3 +464,80 @@ async fn the_inventory_shows_keyed_actors_and_their_activations() {
     assert!(tally.keyed);
     assert_eq!(tally.activations, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_activation_cannot_overwrite_newer_state() {
+    use lattice_host::deploy::placement::{HostView, rank};
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use support::up::HostProcess;
+    let server = NatsServer::jetstream();
+    let url = server.url();
+    let module = support::wasm("lattice-test-keyed");
+    let actor = format!("tally={}", module.display());
+    let hosts: Vec<HostProcess> = (0..3)
+        .map(|i| {
+            HostProcess::spawn(
+                &url,
+                &format!("h{i}"),
+                &[
+                    "--lattice",
+                    "keyed",
+                    "--heartbeat",
+                    "200ms",
+                    "--actor",
+                    &actor,
+                ],
+            )
+        })
+        .collect();
+    let client = lattice::Client::new(nats::connect(&url).await, "keyed").unwrap();
+    converged(&client, 3).await;
+    let labels = std::collections::BTreeMap::new();
+    let views: Vec<HostView<'_>> = hosts
+        .iter()
+        .map(|h| HostView {
+            id: &h.id,
+            labels: &labels,
+        })
+        .collect();
+    let owner = rank("tally/alice", &views)[0].to_owned();
+    let pid = Pid::from_raw(hosts.iter().find(|h| h.id == owner).unwrap().child.id() as i32);
+    let add = |client: lattice::Client| async move {
+        let call = RawCall {
+            timeout: Some(std::time::Duration::from_secs(5)),
+            ..RawCall::new("tally/alice", "tally", "add", by(1).into())
+        };
+        client.request(call).await
+    };
+    // The owner holds the key's state at 5.
+    for _ in 0..5 {
+        add(client.clone()).await.unwrap();
+    }
+    // Paused, the key moves: another host takes it from the saved state.
+    kill(pid, Signal::SIGSTOP).unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    for _ in 0..5 {
+        add(client.clone()).await.unwrap();
+    }
+    assert_eq!(saved_total(&server, "tally.alice").await, 10);
+    // Resumed, the old owner still holds 5; when it is the owner again,
+    // its save is refused, and it loads the newer state.
+    kill(pid, Signal::SIGCONT).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (mut ok, mut conflicts) = (0u64, 0u64);
+    for _ in 0..10 {
+        match add(client.clone()).await {
+            Ok(_) => ok += 1,
+            Err(e) if e.kind() == lattice::ErrorKind::Conflict => conflicts += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    println!("after the resume: {ok} adds saved, {conflicts} refused as stale");
+    assert!(conflicts >= 1, "the stale activation's save was refused");
+    assert_eq!(
+        saved_total(&server, "tally.alice").await,
+        10 + ok,
+        "the newer state was never overwritten"
+    );
+}
