@@ -463,6 +463,35 @@ async fn the_inventory_shows_keyed_actors_and_their_activations() {
         .unwrap();
     assert!(tally.keyed);
     assert_eq!(tally.activations, 3);
+    // The CLI calls a key with JSON, and says what is wrong with a bad one.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(support::up::LATTICE)
+            .args(args)
+            .args([
+                "--nats",
+                &server.url(),
+                "--lattice",
+                "keyed",
+                "--output",
+                "json",
+            ])
+            .env("LATTICE_HOME", std::env::temp_dir())
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["call", "tally/a", "add", r#"{"by": 2}"#]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
+    let out = cli(&["call", "tally", "get"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`tally/KEY`"));
+    let out = cli(&["call", "tally/a b", "get"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_name"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
