@@ -186,11 +186,11 @@ async fn states_are_durable_on_the_lattice() {
         (1..=500).collect::<Vec<u64>>(),
         "one at a time, none lost"
     );
-    // A host started after this one stops, with the same id, finds the state.
+    // Another host, started after this one stops, finds the state.
     for host in hosts {
         host.shutdown().await;
     }
-    let _hosts = lattice_of(&server, 0, 1).await;
+    let _hosts = lattice_of(&server, 1, 1).await;
     assert_eq!(call_add(&client, "tally/alice").await.unwrap(), 501);
 }
 

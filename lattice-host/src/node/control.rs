@@ -322,20 +322,8 @@ pub(crate) async fn start(node: &Arc<Node>, host: &Arc<HostInner>) -> Result<(),
             .with_source(e)
         })?;
         let (weak, node) = (Arc::downgrade(host), Arc::downgrade(node));
-        let mut stopped = Host::from_inner(host.clone()).stopped_signal();
         tokio::spawn(async move {
-            loop {
-                let message = tokio::select! {
-                    // Shut down: the subscription goes at once, so that a
-                    // host started later with the same id (in this process,
-                    // on this connection's server) is the only one asked.
-                    () = shut_down(&mut stopped) => {
-                        let _ = sub.unsubscribe().await;
-                        return;
-                    }
-                    message = sub.next() => message,
-                };
-                let Some(message) = message else { return };
+            while let Some(message) = sub.next().await {
                 let (Some(inner), Some(node)) = (weak.upgrade(), node.upgrade()) else {
                     return;
                 };
@@ -352,16 +340,6 @@ pub(crate) async fn start(node: &Arc<Node>, host: &Arc<HostInner>) -> Result<(),
         .map_err(|e| Error::new(ErrorKind::Transport, format!("cannot subscribe: {e}")))?;
     tokio::spawn(heartbeat(Arc::downgrade(node), Arc::downgrade(host)));
     Ok(())
-}
-
-/// Resolves once the host has shut down (or its signal is gone).
-async fn shut_down(stopped: &mut tokio::sync::watch::Receiver<bool>) {
-    loop {
-        let done = *stopped.borrow_and_update();
-        if done || stopped.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 async fn heartbeat(node: Weak<Node>, weak: Weak<HostInner>) {

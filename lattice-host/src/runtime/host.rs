@@ -610,11 +610,6 @@ impl Host {
         let _ = stopped.wait_for(|s| *s).await;
     }
 
-    /// A receiver that sees `true` once the host has shut down.
-    pub(crate) fn stopped_signal(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.inner.stopped.subscribe()
-    }
-
     pub(crate) fn from_inner(inner: Arc<HostInner>) -> Host {
         Host { inner }
     }
