@@ -350,39 +350,8 @@ async fn each_key_has_one_owner_across_hosts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_comes_back_with_every_saved_add_when_its_owner_is_killed() {
-    use lattice_host::deploy::placement::{HostView, rank};
-    use support::up::HostProcess;
     let server = NatsServer::jetstream();
-    let url = server.url();
-    let module = support::wasm("lattice-test-keyed");
-    let actor = format!("tally={}", module.display());
-    let mut hosts: Vec<HostProcess> = (0..3)
-        .map(|i| {
-            HostProcess::spawn(
-                &url,
-                &format!("h{i}"),
-                &[
-                    "--lattice",
-                    "keyed",
-                    "--heartbeat",
-                    "200ms",
-                    "--actor",
-                    &actor,
-                ],
-            )
-        })
-        .collect();
-    let client = lattice::Client::new(nats::connect(&url).await, "keyed").unwrap();
-    converged(&client, 3).await;
-    let labels = std::collections::BTreeMap::new();
-    let views: Vec<HostView<'_>> = hosts
-        .iter()
-        .map(|h| HostView {
-            id: &h.id,
-            labels: &labels,
-        })
-        .collect();
-    let owner = rank("tally/alice", &views)[0].to_owned();
+    let (mut hosts, client, owner) = tally_processes(&server, "tally/alice").await;
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let started = std::time::Instant::now();
@@ -496,41 +465,10 @@ async fn the_inventory_shows_keyed_actors_and_their_activations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_activation_cannot_overwrite_newer_state() {
-    use lattice_host::deploy::placement::{HostView, rank};
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
-    use support::up::HostProcess;
     let server = NatsServer::jetstream();
-    let url = server.url();
-    let module = support::wasm("lattice-test-keyed");
-    let actor = format!("tally={}", module.display());
-    let hosts: Vec<HostProcess> = (0..3)
-        .map(|i| {
-            HostProcess::spawn(
-                &url,
-                &format!("h{i}"),
-                &[
-                    "--lattice",
-                    "keyed",
-                    "--heartbeat",
-                    "200ms",
-                    "--actor",
-                    &actor,
-                ],
-            )
-        })
-        .collect();
-    let client = lattice::Client::new(nats::connect(&url).await, "keyed").unwrap();
-    converged(&client, 3).await;
-    let labels = std::collections::BTreeMap::new();
-    let views: Vec<HostView<'_>> = hosts
-        .iter()
-        .map(|h| HostView {
-            id: &h.id,
-            labels: &labels,
-        })
-        .collect();
-    let owner = rank("tally/alice", &views)[0].to_owned();
+    let (hosts, client, owner) = tally_processes(&server, "tally/alice").await;
     let pid = Pid::from_raw(hosts.iter().find(|h| h.id == owner).unwrap().child.id() as i32);
     let add = |client: lattice::Client| async move {
         let call = RawCall {
@@ -569,4 +507,45 @@ async fn a_stale_activation_cannot_overwrite_newer_state() {
         10 + ok,
         "the newer state was never overwritten"
     );
+}
+
+/// Three `lattice up` processes running tally (200 ms heartbeats), once
+/// they all count each other live: the hosts, a client, and the host that
+/// owns `address`.
+async fn tally_processes(
+    server: &NatsServer,
+    address: &str,
+) -> (Vec<support::up::HostProcess>, lattice::Client, String) {
+    use lattice_host::deploy::placement::{HostView, rank};
+    let url = server.url();
+    let module = support::wasm("lattice-test-keyed");
+    let actor = format!("tally={}", module.display());
+    let hosts: Vec<support::up::HostProcess> = (0..3)
+        .map(|i| {
+            support::up::HostProcess::spawn(
+                &url,
+                &format!("h{i}"),
+                &[
+                    "--lattice",
+                    "keyed",
+                    "--heartbeat",
+                    "200ms",
+                    "--actor",
+                    &actor,
+                ],
+            )
+        })
+        .collect();
+    let client = lattice::Client::new(nats::connect(&url).await, "keyed").unwrap();
+    converged(&client, 3).await;
+    let labels = std::collections::BTreeMap::new();
+    let views: Vec<HostView<'_>> = hosts
+        .iter()
+        .map(|h| HostView {
+            id: &h.id,
+            labels: &labels,
+        })
+        .collect();
+    let owner = rank(address, &views)[0].to_owned();
+    (hosts, client, owner)
 }
