@@ -569,7 +569,10 @@ async fn a_module_that_does_not_match_its_digest_is_refused() {
         spread: Vec::new(),
         limits: Default::default(),
     };
-    assert!(lattice.stores.put(&deployment).await.unwrap(), "stored");
+    assert_eq!(
+        lattice.stores.put(&deployment).await.unwrap(),
+        lattice_host::deploy::store::Change::Created
+    );
     let reason = lattice.failure("echo").await;
     assert!(
         reason.contains("refused") && reason.contains("has sha256"),

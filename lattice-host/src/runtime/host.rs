@@ -851,6 +851,18 @@ async fn keyed_call<R: ReplyBody>(
 }
 
 impl Actor {
+    /// A call's deadline from `now`: its own timeout, capped by the actor's,
+    /// and by the caller's deadline `outer` when it has one.
+    #[inline]
+    fn deadline(&self, now: Instant, call: &Call<'_>, outer: Option<Instant>) -> Instant {
+        let own = now
+            + call
+                .timeout
+                .unwrap_or(self.limits.timeout)
+                .min(self.limits.timeout);
+        outer.map_or(own, |o| o.min(own))
+    }
+
     /// Whether `contract.method` takes `&mut self`: for a keyed actor, a
     /// call whose state is saved after it. Unknown methods do not.
     fn mutates(&self, contract: &str, method: &str) -> bool {
@@ -1142,12 +1154,7 @@ impl HostInner {
         outer: Option<Instant>,
     ) -> Result<R, Error> {
         lattice::key::validate_key(key)?;
-        let own = Instant::now()
-            + call
-                .timeout
-                .unwrap_or(actor.limits.timeout)
-                .min(actor.limits.timeout);
-        let deadline = outer.map_or(own, |o| o.min(own));
+        let deadline = actor.deadline(Instant::now(), &call, outer);
         let activation = actor.activations.of(key);
         let mut held = tokio::time::timeout_at(deadline, activation.lock())
             .await
@@ -1217,12 +1224,7 @@ impl HostInner {
                     ),
                 ));
             }
-            let own = now
-                + call
-                    .timeout
-                    .unwrap_or(actor.limits.timeout)
-                    .min(actor.limits.timeout);
-            let deadline = outer.map_or(own, |o| o.min(own));
+            let deadline = actor.deadline(now, &call, outer);
             // An instance free now needs no timer.
             if let Ok(permit) = actor.permits.clone().try_acquire_owned() {
                 break (actor, deadline, permit);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Args;
 use lattice::{Error, ErrorKind};
+use lattice_host::deploy::store::Change;
 use lattice_host::deploy::{
     Deployment, DeploymentStatus, Manifest, ManifestActor, ModuleSource, Spread, Stores, status,
 };
@@ -62,7 +63,7 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 struct Deployed {
     name: String,
     module: String,
-    change: &'static str,
+    change: Change,
 }
 
 pub(crate) async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
@@ -109,60 +110,52 @@ pub(crate) async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<()
         }
     };
     // Every module read before anything changes in the lattice.
-    let mut modules = Vec::with_capacity(actors.len());
+    let mut sources = Vec::with_capacity(actors.len());
     for actor in &actors {
-        modules.push(match actor.source(&base)? {
-            ModuleSource::File(path) => Some(std::fs::read(&path).map_err(|e| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "actor `{}`: cannot read module {}: {e}",
-                        actor.name,
-                        path.display()
-                    ),
-                )
-            })?),
-            ModuleSource::Digest(_) => None,
+        sources.push(match actor.source(&base)? {
+            ModuleSource::File(path) => {
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "actor `{}`: cannot read module {}: {e}",
+                            actor.name,
+                            path.display()
+                        ),
+                    )
+                })?;
+                check_module(&actor.name, &bytes)?;
+                Ok(bytes)
+            }
+            ModuleSource::Digest(digest) => Err(digest),
         });
     }
     let nats = ctx.connect().await?;
     let stores = Stores::open(&nats, &ctx.lattice).await?;
     let mut deployments = Vec::with_capacity(actors.len());
-    for (actor, module) in actors.iter().zip(modules) {
-        let digest = match (module, actor.source(&base)?) {
-            (Some(bytes), _) => {
-                check_module(&actor.name, &bytes)?;
-                stores.upload(&bytes).await?
+    for (actor, source) in actors.iter().zip(sources) {
+        let digest = match source {
+            Ok(bytes) => stores.upload(&bytes).await?,
+            Err(digest) if stores.has(&digest).await? => digest,
+            Err(digest) => {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "actor `{}`: module sha256:{digest} is not in the lattice; give its file to upload it",
+                        actor.name
+                    ),
+                )
+                .into());
             }
-            (None, ModuleSource::Digest(digest)) => {
-                if !stores.has(&digest).await? {
-                    return Err(Error::new(
-                        ErrorKind::NotFound,
-                        format!(
-                            "actor `{}`: module sha256:{digest} is not in the lattice; give its file to upload it",
-                            actor.name
-                        ),
-                    )
-                    .into());
-                }
-                digest
-            }
-            (None, ModuleSource::File(_)) => unreachable!("read above"),
         };
         deployments.push(actor.deployment(digest));
     }
     let mut answer = Vec::with_capacity(deployments.len());
     for d in &deployments {
-        let existed = stores.get(&d.name).await?.is_some();
-        let changed = stores.put(d).await?;
         answer.push(Deployed {
             name: d.name.clone(),
             module: d.module.clone(),
-            change: match (changed, existed) {
-                (false, _) => "unchanged",
-                (true, false) => "created",
-                (true, true) => "updated",
-            },
+            change: stores.put(d).await?,
         });
     }
     match ctx.output {
@@ -175,7 +168,7 @@ pub(crate) async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<()
                     vec![
                         a.name.clone(),
                         output::short(&a.module),
-                        a.change.to_owned(),
+                        a.change.as_str().to_owned(),
                     ]
                 })
                 .collect(),

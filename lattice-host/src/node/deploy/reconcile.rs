@@ -525,9 +525,7 @@ impl Follower {
         d: &Deployment,
         replicas: u32,
     ) -> Result<(), Error> {
-        let max = host.inner().options().max_module_size;
-        let module = stores.download(&d.module, max).await?;
-        let limits = d.limits.apply().max_instances(instances(d, replicas));
+        let (module, limits) = fetch(host, stores, d, replicas).await?;
         host.start_actor(&d.name, module, limits).await?;
         tracing::info!(actor = %d.name, digest = %d.module, replicas, "deployed actor started");
         node.event(
@@ -615,9 +613,23 @@ fn instances(d: &Deployment, replicas: u32) -> u32 {
 }
 
 async fn update(host: &Host, stores: &Stores, d: &Deployment, replicas: u32) -> Result<(), Error> {
-    let max = host.inner().options().max_module_size;
-    let module = stores.download(&d.module, max).await?;
-    let limits = d.limits.apply().max_instances(instances(d, replicas));
+    let (module, limits) = fetch(host, stores, d, replicas).await?;
     host.update_actor(&d.name, module, Some(limits)).await?;
     Ok(())
+}
+
+/// The deployment's module from the lattice's store (as large as this
+/// host takes), and the limits of a host holding `replicas` of it.
+async fn fetch(
+    host: &Host,
+    stores: &Stores,
+    d: &Deployment,
+    replicas: u32,
+) -> Result<(Vec<u8>, crate::ActorLimits), Error> {
+    let max = host.inner().options().max_module_size;
+    let module = stores.download(&d.module, max).await?;
+    Ok((
+        module,
+        d.limits.apply().max_instances(instances(d, replicas)),
+    ))
 }

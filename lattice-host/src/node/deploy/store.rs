@@ -22,6 +22,29 @@ pub fn modules_bucket(lattice: &str) -> String {
 /// The largest deployment value: a deployment is a few hundred bytes.
 const MAX_VALUE: i32 = 64 << 10;
 
+/// What [`Stores::put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// There was no deployment of that name.
+    Created,
+    /// There was another.
+    Updated,
+    /// The same was there; nothing was written.
+    Unchanged,
+}
+
+impl Change {
+    /// As `lattice deploy` prints it: `created`, `updated`, `unchanged`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Created => "created",
+            Change::Updated => "updated",
+            Change::Unchanged => "unchanged",
+        }
+    }
+}
+
 /// A lattice's desired state and its modules.
 #[derive(Clone)]
 pub struct Stores {
@@ -138,14 +161,14 @@ impl Stores {
         Ok(out)
     }
 
-    /// Puts `deployment` unless the same is there: whether it changed.
-    pub async fn put(&self, deployment: &Deployment) -> Result<bool, Error> {
+    /// Puts `deployment` unless the same is there: what changed.
+    pub async fn put(&self, deployment: &Deployment) -> Result<Change, Error> {
         deployment.check()?;
-        if let Some((current, _)) = self.get(&deployment.name).await?
-            && current == *deployment
-        {
-            return Ok(false);
-        }
+        let change = match self.get(&deployment.name).await? {
+            Some((current, _)) if current == *deployment => return Ok(Change::Unchanged),
+            Some(_) => Change::Updated,
+            None => Change::Created,
+        };
         let value = serde_json::to_vec(deployment).map_err(|e| {
             Error::new(
                 ErrorKind::Encode,
@@ -161,7 +184,7 @@ impl Stores {
                     format!("cannot store deployment `{}`: {e}", deployment.name),
                 )
             })?;
-        Ok(true)
+        Ok(change)
     }
 
     /// Removes the deployment of `name`: `not_found` when there is none.
@@ -249,6 +272,12 @@ impl Stores {
                     format!("cannot fetch module {digest}: {e}"),
                 )
             })?;
+        if bytes.len() > max {
+            return Err(Error::new(
+                ErrorKind::PayloadTooLarge,
+                format!("module {digest} is over {max} bytes, more than its size said; refused"),
+            ));
+        }
         let actual = sha256(&bytes);
         if actual != digest {
             return Err(Error::new(
