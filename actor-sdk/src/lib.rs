@@ -38,13 +38,17 @@
 //!   they are synchronous for the actor while the host does the I/O.
 //! - [`info!`], [`warn!`] and friends log through the host's `tracing`.
 //! - [`publish`] sends an event to the lattice.
+//! - [`kv`] reads and writes the actor's own key-value bucket, shared by
+//!   all its instances on every host.
 //!
 //! Outside wasm (for example in unit tests of an actor crate), the host
-//! imports are replaced by stand-ins: guest clients and [`publish`] return a
+//! imports are replaced by stand-ins: guest clients, [`publish`] and [`kv`] return a
 //! `transport` error and logs go to standard error.
 #![deny(missing_docs)]
 
 mod sys;
+
+pub mod kv;
 
 #[doc(hidden)]
 pub mod __export;

@@ -122,6 +122,7 @@ mod imports {
         pub(super) fn log(level: i32, msg: *const u8, msg_len: usize);
         pub(super) fn log_enabled(level: i32) -> i32;
         pub(super) fn panic(msg: *const u8, msg_len: usize);
+        pub(super) fn kv(request: *const u8, request_len: usize) -> u64;
     }
 }
 
@@ -138,6 +139,15 @@ pub(crate) fn publish(subject: &str, payload: &[u8]) -> Result<(), Error> {
         )
     };
     lattice::guest::take_reply(packed)
+}
+
+/// An operation on the actor's key-value bucket, an encoded
+/// [`KvRequest`](lattice::abi::KvRequest): the encoded reply.
+#[cfg(target_family = "wasm")]
+pub(crate) fn kv(request: &[u8]) -> Result<Vec<u8>, Error> {
+    // SAFETY: pointer and length of a live slice, read by the host during the call.
+    let packed = unsafe { imports::kv(request.as_ptr(), request.len()) };
+    lattice::guest::take_reply_bytes(packed)
 }
 
 /// Logs through the host.
@@ -172,6 +182,11 @@ fn not_in_a_host(what: &str) -> Error {
 #[cfg(not(target_family = "wasm"))]
 pub(crate) fn publish(subject: &str, _payload: &[u8]) -> Result<(), Error> {
     Err(not_in_a_host(&format!("publishing to {subject}")))
+}
+
+#[cfg(not(target_family = "wasm"))]
+pub(crate) fn kv(_request: &[u8]) -> Result<Vec<u8>, Error> {
+    Err(not_in_a_host("the key-value bucket"))
 }
 
 #[cfg(not(target_family = "wasm"))]

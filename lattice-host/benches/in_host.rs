@@ -98,13 +98,14 @@ fn actor_to_actor(c: &mut Criterion) {
             .module_cache(Some(support::shared_cache())),
     )
     .expect("a host");
-    for actor in ["counter", "relay"] {
-        rt.block_on(host.start_actor_file(
-            actor,
-            support::wasm(&format!("example-{actor}-actor")),
-            ActorLimits::new(),
-        ))
-        .expect("starts");
+    // The unkeyed counter (instance memory), as the relay's callee: a
+    // plain actor-to-actor call.
+    for (actor, package) in [
+        ("counter", "lattice-test-counter"),
+        ("relay", "example-relay-actor"),
+    ] {
+        rt.block_on(host.start_actor_file(actor, support::wasm(package), ActorLimits::new()))
+            .expect("starts");
     }
     let add = lattice::codec::encode(&CounterAddArgs { by: 1 }).expect("encodes");
     let add_to = lattice::codec::encode(&RelayAddToArgs {

@@ -18,7 +18,8 @@
 //! let host = Host::new(HostOptions::new())?;
 //! let info = host.start_actor_file("counter", "example_counter_actor.wasm", ActorLimits::new()).await?;
 //! println!("started {} implementing {:?}", info.name, info.contracts);
-//! let reply = host.invoke(Call::new("counter", "counter", "get", &[])).await?;
+//! // The example counter is keyed: each call names a key, `counter/KEY`.
+//! let reply = host.invoke(Call::new("counter/alice", "counter", "get", &[])).await?;
 //! let total: u64 = lattice::codec::decode(&reply)?;
 //! # Ok(()) }
 //! ```

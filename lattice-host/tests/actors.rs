@@ -97,7 +97,7 @@ async fn counter_methods_errors_and_events() {
     let host = support::host();
     // One instance, so that the state of every call is the same.
     let limits = ActorLimits::new().max_instances(1);
-    support::start(&host, "counter", "example-counter-actor", limits).await;
+    support::start(&host, "counter", "lattice-test-counter", limits).await;
     let mut events = host.published();
 
     let total: u64 = call::<dyn Counter, _, _>(&host, "counter", "add", &CounterAddArgs { by: 5 })
@@ -169,7 +169,7 @@ async fn an_actor_calls_another_actor() {
     support::start(
         &host,
         "counter",
-        "example-counter-actor",
+        "lattice-test-counter",
         ActorLimits::new().max_instances(1),
     )
     .await;

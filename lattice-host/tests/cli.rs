@@ -191,7 +191,7 @@ fn commands_say_what_to_do_when_nats_is_unreachable() {
 fn the_cli_drives_a_lattice_of_two_hosts() {
     // Built (once per test process) before anything is timed.
     let echo = support::wasm("example-echo-actor");
-    let counter = support::wasm("example-counter-actor");
+    let counter = support::wasm("lattice-test-counter");
     let server = NatsServer::single();
     let url = server.url();
     let home = tempfile::tempdir().unwrap();

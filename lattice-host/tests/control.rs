@@ -282,7 +282,7 @@ async fn actors_answer_the_nats_micro_protocol() {
     support::start(
         &host,
         "counter",
-        "example-counter-actor",
+        "lattice-test-counter",
         lattice_host::ActorLimits::new(),
     )
     .await;

@@ -288,7 +288,7 @@ async fn hosts_joining_and_restarting_get_their_share_back() {
         })
         .await;
     // Undeployed, it stops everywhere; an actor started by hand stays.
-    let counter = wasm("example-counter-actor");
+    let counter = wasm("lattice-test-counter");
     ok(
         &url,
         &[
@@ -364,7 +364,7 @@ async fn desired_state_outlives_a_server_restart() {
     deploy(&url, "echo", &echo, &["--replicas", "2", "--wait", "30s"]);
     lattice.server.restart();
     // The hosts reconnect on their own and follow what is declared after.
-    let counter = wasm("example-counter-actor");
+    let counter = wasm("lattice-test-counter");
     let start = Instant::now();
     loop {
         let out = run(

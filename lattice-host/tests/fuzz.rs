@@ -44,13 +44,7 @@ fn host() -> &'static (Host, tokio::runtime::Runtime) {
         let host = runtime.block_on(async {
             let host = support::host();
             support::start(&host, "echo", "example-echo-actor", ActorLimits::new()).await;
-            support::start(
-                &host,
-                "counter",
-                "example-counter-actor",
-                ActorLimits::new(),
-            )
-            .await;
+            support::start(&host, "counter", "lattice-test-counter", ActorLimits::new()).await;
             host
         });
         (host, runtime)

@@ -119,6 +119,9 @@ async fn a_hibernating_instance_wakes_with_its_state() {
     }
     assert_eq!(count(&host).await, 1);
     sleep_1ms(&host).await;
+    // Either instance may have slept and woken already (the stash calls can
+    // outlast the 50 ms): count the wakes from here.
+    let woken = host.stats().wakes;
 
     until_hibernating(&host, "hostile", 1).await;
     until_hibernating(&host, "idle", 1).await;
@@ -132,14 +135,14 @@ async fn a_hibernating_instance_wakes_with_its_state() {
     );
     let stats = host.stats();
     assert!(stats.hibernations >= 2, "{stats:?}");
-    assert_eq!(stats.wakes, 0);
+    assert_eq!(stats.wakes, woken, "nothing woke them");
 
     // Every byte is back, and the instance goes on from where it was.
     let digest: u64 = call(&host, "hostile", "hostile", "digest", &NoArgs {}).await;
     assert_eq!(digest, fnv1a(&chunks));
     assert_eq!(count(&host).await, 2, "the same instance, not a fresh one");
     sleep_1ms(&host).await;
-    assert!(host.stats().wakes >= 2, "{:?}", host.stats());
+    assert!(host.stats().wakes >= woken + 2, "{:?}", host.stats());
 
     // And again: a woken instance hibernates and wakes as often as it idles.
     until_hibernating(&host, "hostile", 1).await;

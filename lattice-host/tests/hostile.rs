@@ -878,7 +878,7 @@ async fn a_guests_oneway_call_runs_after_it_returned() {
     support::start(
         &host,
         "counter",
-        "example-counter-actor",
+        "lattice-test-counter",
         ActorLimits::new().max_instances(1),
     )
     .await;
@@ -964,7 +964,7 @@ async fn actors_that_cannot_wait_run_inline_and_the_others_on_fibers() {
     for (name, package, inline) in [
         // Import nothing that waits: their calls run on the calling thread.
         ("echo", "example-echo-actor", true),
-        ("counter", "example-counter-actor", true),
+        ("counter", "lattice-test-counter", true),
         // `call`, and WASI's `poll_oneoff` (a sleep), wait.
         ("relay", "example-relay-actor", false),
         ("idle", "lattice-test-idle", false),

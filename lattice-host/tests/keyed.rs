@@ -6,6 +6,8 @@ mod support;
 
 use std::sync::Arc;
 
+use futures_util::StreamExt;
+
 use lattice::{ErrorKind, RawCall};
 use lattice_host::{ActorLimits, Call, Host};
 use serde::Serialize;
@@ -283,8 +285,9 @@ async fn converged(client: &lattice::Client, count: usize) {
     loop {
         let reports = control.deployments().await.unwrap();
         if reports.len() == count && reports.iter().all(|r| r.live_hosts.len() == count) {
-            // One more beat, so that each lists the others' actors.
-            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+            // A host that hears a new host beats at once, so that the new
+            // one learns what it runs: a moment for that beat to arrive.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             return;
         }
         assert!(start.elapsed().as_secs() < 20, "not converged: {reports:?}");
@@ -292,41 +295,63 @@ async fn converged(client: &lattice::Client, count: usize) {
     }
 }
 
+/// Clients calling the lattice at once in the load tests.
+const CLIENTS: usize = 8;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_key_has_one_owner_across_hosts() {
     let server = NatsServer::jetstream();
     let hosts = lattice_of(&server, 0, 3).await;
     let clients: Vec<lattice::Client> = {
         let mut all = Vec::new();
-        for _ in 0..8 {
+        for _ in 0..CLIENTS {
             all.push(lattice::Client::new(nats::connect(&server.url()).await, "keyed").unwrap());
         }
         all
     };
     converged(&clients[0], 3).await;
-    // 2,000 adds to one key and 10 to each of 100 keys, from 8 clients at
-    // once (each a call at a time), arriving at all three hosts (the
+    // 10,000 adds to one key and 100 to each of 100 keys, from 8 clients at
+    // once, 16 calls in flight each, arriving at all three hosts (the
     // actor's queue group spreads them).
+    const HOT: usize = 10_000;
+    const KEYS: usize = 100;
+    const EACH: usize = 100;
+    let total_calls = HOT + KEYS * EACH;
     let calls: Vec<_> = clients
         .iter()
         .enumerate()
         .map(|(c, client)| {
             let client = client.clone();
             tokio::spawn(async move {
-                for i in (c..3000).step_by(8) {
-                    let address = if i < 2000 {
+                let addresses = (c..total_calls).step_by(CLIENTS).map(|i| {
+                    if i < HOT {
                         "tally/hot".to_owned()
                     } else {
-                        format!("tally/k{}", i % 100)
-                    };
-                    call_add(&client, &address).await.unwrap();
-                }
+                        format!("tally/k{}", i % KEYS)
+                    }
+                });
+                futures_util::stream::iter(addresses)
+                    .map(|address| {
+                        let client = client.clone();
+                        async move { call_add(&client, &address).await }
+                    })
+                    .buffer_unordered(16)
+                    .filter_map(|r| async move { r.err() })
+                    .collect::<Vec<_>>()
+                    .await
             })
         })
         .collect();
+    let mut failed = Vec::new();
     for call in calls {
-        call.await.unwrap();
+        failed.extend(call.await.unwrap());
     }
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(3)]
+    );
     let get = |address: String| {
         let client = clients[0].clone();
         async move {
@@ -338,9 +363,9 @@ async fn each_key_has_one_owner_across_hosts() {
             )
         }
     };
-    assert_eq!(get("tally/hot".into()).await, 2000);
-    for k in 0..100 {
-        assert_eq!(get(format!("tally/k{k}")).await, 10, "key k{k}");
+    assert_eq!(get("tally/hot".into()).await, HOT as u64);
+    for k in 0..KEYS {
+        assert_eq!(get(format!("tally/k{k}")).await, EACH as u64, "key k{k}");
     }
     // Every host served some of the calls, and forwarded what it did not own.
     for host in &hosts {
@@ -548,4 +573,96 @@ async fn tally_processes(
         .collect();
     let owner = rank(address, &views)[0].to_owned();
     (hosts, client, owner)
+}
+
+/// The example `counter` actor, as the README's demo runs it: keyed,
+/// started on every host, called as `counter/KEY` by typed clients, the
+/// relay actor and concurrent callers, each key exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_example_counts_each_key_exactly() {
+    use example_counter_contract::{CounterClient, CounterError};
+    use example_relay_contract::RelayClient;
+
+    let server = NatsServer::jetstream();
+    let mut hosts = Vec::new();
+    for i in 0..2 {
+        let host = Host::new(support::lattice_options("keyed", &format!("h{i}"))).unwrap();
+        host.join(nats::connect(&server.url()).await).await.unwrap();
+        support::start(
+            &host,
+            "counter",
+            "example-counter-actor",
+            ActorLimits::new(),
+        )
+        .await;
+        hosts.push(host);
+    }
+    support::start(
+        &hosts[0],
+        "relay",
+        "example-relay-actor",
+        ActorLimits::new(),
+    )
+    .await;
+    let nats = nats::connect(&server.url()).await;
+    let client = lattice::Client::new(nats.clone(), "keyed").unwrap();
+    converged(&client, 2).await;
+
+    let alice = CounterClient::keyed(nats.clone(), "keyed", "counter", "alice").unwrap();
+    let adds: Vec<_> = futures_util::stream::iter(0..400)
+        .map(|_| {
+            let alice = alice.clone();
+            async move { alice.add(1).await }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(adds.iter().all(Result::is_ok), "{adds:?}");
+    assert_eq!(alice.get().await.unwrap(), 400);
+    // Every state change is saved: the name, the contract's own errors
+    // (which change nothing), and a oneway reset.
+    alice.rename("visits".into()).await.unwrap().unwrap();
+    assert_eq!(
+        alice.checked_add(u64::MAX).await.unwrap(),
+        Err(CounterError::Overflow)
+    );
+    assert_eq!(alice.name().await.unwrap(), "visits");
+    // From inside wasm: relay calls another key of the counter.
+    let relay = RelayClient::new(nats.clone(), "keyed", "relay").unwrap();
+    assert_eq!(relay.add_to("counter/bob".into(), 5).await.unwrap(), Ok(5));
+    assert_eq!(relay.add_to("counter/bob".into(), 2).await.unwrap(), Ok(7));
+    assert_eq!(alice.get().await.unwrap(), 400, "keys do not share state");
+    alice.reset().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while alice.get().await.unwrap() != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reset never landed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The whole actor, without a key: a typed error that says how to call it.
+    let unkeyed = CounterClient::new(nats.clone(), "keyed", "counter").unwrap();
+    let err = unkeyed.get().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.message().contains("counter/KEY"), "{err}");
+    // Durable: a host that starts later serves alice's saved state.
+    for host in hosts.drain(..) {
+        host.shutdown().await;
+    }
+    let later = Host::new(support::lattice_options("keyed", "later")).unwrap();
+    later
+        .join(nats::connect(&server.url()).await)
+        .await
+        .unwrap();
+    support::start(
+        &later,
+        "counter",
+        "example-counter-actor",
+        ActorLimits::new(),
+    )
+    .await;
+    assert_eq!(alice.name().await.unwrap(), "visits");
+    let bob = CounterClient::keyed(nats, "keyed", "counter", "bob").unwrap();
+    assert_eq!(bob.get().await.unwrap(), 7);
 }

@@ -33,7 +33,7 @@ async fn a_typed_client_calls_an_actor_over_nats() {
     let host = Host::new(support::lattice_options("typed", "h1")).unwrap();
     host.start_actor_file(
         "counter",
-        support::wasm("example-counter-actor"),
+        support::wasm("lattice-test-counter"),
         ActorLimits::new().max_instances(1),
     )
     .await
@@ -241,7 +241,7 @@ async fn actors_call_actors_across_hosts_and_in_process() {
         &server.url(),
         "a2a",
         "b",
-        &[("counter", "example-counter-actor")],
+        &[("counter", "lattice-test-counter")],
     )
     .await;
     let nats_client = nats::connect(&server.url()).await;
@@ -257,7 +257,7 @@ async fn actors_call_actors_across_hosts_and_in_process() {
         "c",
         &[
             ("relay", "example-relay-actor"),
-            ("counter", "example-counter-actor"),
+            ("counter", "lattice-test-counter"),
         ],
     )
     .await;
@@ -539,7 +539,7 @@ fn a_host_dying_mid_load() {
     let url = server.url();
     let actors = [
         ("echo", "example-echo-actor"),
-        ("counter", "example-counter-actor"),
+        ("counter", "lattice-test-counter"),
         ("slow", "lattice-test-hostile"),
     ];
     let runtime_a = tokio::runtime::Builder::new_multi_thread()
@@ -742,7 +742,7 @@ async fn hosts_and_actors_publish_events() {
     let host = Host::new(support::lattice_options("ev", "h1")).unwrap();
     host.join(nats::connect(&server.url()).await).await.unwrap();
     let limits = ActorLimits::new().timeout(Duration::from_millis(200));
-    support::start(&host, "counter", "example-counter-actor", limits.clone()).await;
+    support::start(&host, "counter", "lattice-test-counter", limits.clone()).await;
     support::start(&host, "hostile", "lattice-test-hostile", limits).await;
     let counter = CounterClient::new(nats::connect(&server.url()).await, "ev", "counter").unwrap();
     counter.add(3).await.unwrap();

@@ -44,6 +44,7 @@
 //! | [`LOG`] | `(level: i32, msg: i32, msg_len: i32)` | logs a line through the host's `tracing` |
 //! | [`LOG_ENABLED`] | `(level: i32) -> i32` | 1 if a line at `level` would be recorded, else 0 |
 //! | [`PANIC`] | `(msg: i32, msg_len: i32)` | records the panic message before the guest traps |
+//! | [`KV`] | `(request: i32, request_len: i32) -> i64` | an operation on the actor's key-value bucket, a MessagePack [`KvRequest`]; returns a packed reply length (address 0), see [`KvRequest`] for each reply |
 //!
 //! `timeout_ms` 0 means "the caller's own deadline". `flags` bit 0 is
 //! [`CALL_ONEWAY`], bit 1 [`CALL_IDEMPOTENT`].
@@ -105,6 +106,67 @@ pub const LOG: &str = "log";
 pub const LOG_ENABLED: &str = "log_enabled";
 /// Host import: record a panic message.
 pub const PANIC: &str = "panic";
+
+/// Host import: an operation on the actor's own key-value bucket.
+pub const KV: &str = "kv";
+
+/// An operation of the [`KV`] import on the calling actor's bucket,
+/// MessagePack-encoded (a map with one entry, the operation's name). Keys
+/// follow the rule of keyed actors' keys (see
+/// [`validate_key`](crate::key::validate_key)).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvRequest {
+    /// The value of `key` and its revision: `Option<KvEntry>`.
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Sets `key` to `value`, whatever it held: the new revision, `u64`.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
+    /// Sets `key` to `value` only if its revision is `revision` (`None`:
+    /// only if it holds nothing): the new revision, `u64`, or the error
+    /// `conflict`.
+    CompareAndSet {
+        /// The key.
+        key: String,
+        /// The value.
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+        /// The revision the key must be at, or `None` for none.
+        revision: Option<u64>,
+    },
+    /// Deletes `key` (nothing if it holds nothing): `()`.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// The keys that start with `prefix`, sorted: `Vec<String>`, at most
+    /// [`MAX_KV_KEYS`] (more is the error `payload_too_large`).
+    Keys {
+        /// The prefix; empty for every key.
+        prefix: String,
+    },
+}
+
+/// A value of the [`KV`] import and its revision.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KvEntry {
+    /// The value.
+    #[serde(with = "serde_bytes")]
+    pub value: Vec<u8>,
+    /// Its revision: it grows with every change of the bucket.
+    pub revision: u64,
+}
+
+/// The most keys one [`KvRequest::Keys`] returns.
+pub const MAX_KV_KEYS: usize = 10_000;
 
 /// [`CALL`] flag: the call is oneway (no reply awaited).
 pub const CALL_ONEWAY: i32 = 1;

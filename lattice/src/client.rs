@@ -79,11 +79,7 @@ impl Client {
     /// A client for calls to `actor`, or to one activation of a keyed actor
     /// (`counter/alice`, see [`key`](crate::key)).
     pub fn actor(&self, actor: &str) -> Result<ActorClient, Error> {
-        let (name, key) = crate::key::split(actor);
-        validate(NameKind::Actor, name)?;
-        if let Some(key) = key {
-            crate::key::validate_key(key)?;
-        }
+        crate::key::validate_address(actor)?;
         Ok(ActorClient {
             client: self.clone(),
             actor: actor.into(),
@@ -96,11 +92,8 @@ impl Client {
     fn rpc_subject(&self, actor: &str, contract: &str, method: &str) -> Result<Subject, Error> {
         // `counter/alice`: the subject names the actor; the key travels in
         // a header.
-        let (actor, key) = crate::key::split(actor);
-        validate(NameKind::Actor, actor)?;
-        if let Some(key) = key {
-            crate::key::validate_key(key)?;
-        }
+        crate::key::validate_address(actor)?;
+        let actor = crate::key::split(actor).0;
         validate(NameKind::Contract, contract)?;
         validate(NameKind::Method, method)?;
         Ok(rpc_subject(&self.rpc_prefix, actor, contract, method))

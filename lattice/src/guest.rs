@@ -16,7 +16,6 @@ use serde::de::DeserializeOwned;
 use crate::codec;
 use crate::contract::{ContractDescriptor, MethodDescriptor};
 use crate::error::Error;
-use crate::names::{NameKind, validate};
 
 /// One outgoing call from a guest.
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +96,16 @@ pub fn take_reply(packed: u64) -> Result<(), Error> {
     sys::take_reply(packed).map(keep_reply_buffer)
 }
 
+/// Reads the reply the host announced with `packed` through
+/// [`abi::TAKE_REPLY`]: its bytes, or its error. For the actor SDK.
+///
+/// [`abi::TAKE_REPLY`]: crate::abi::TAKE_REPLY
+#[cfg(target_family = "wasm")]
+#[doc(hidden)]
+pub fn take_reply_bytes(packed: u64) -> Result<Vec<u8>, Error> {
+    sys::take_reply(packed)
+}
+
 #[cfg(target_family = "wasm")]
 mod sys;
 
@@ -155,9 +164,10 @@ impl<T> fmt::Debug for GuestStub<T> {
 }
 
 impl<T: GuestTransport> GuestStub<T> {
-    /// A stub for `actor`; fails if the name breaks the naming rule.
+    /// A stub for `actor`, or for one key of a keyed actor (`counter/alice`);
+    /// fails if the name or the key breaks its rule.
     pub fn new(transport: T, actor: &str) -> Result<Self, Error> {
-        validate(NameKind::Actor, actor)?;
+        crate::key::validate_address(actor)?;
         Ok(GuestStub {
             actor: actor.to_owned(),
             transport,

@@ -36,6 +36,17 @@ pub fn split(address: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Checks an address, `actor` or `actor/key`: the actor's name against
+/// the naming rule and the key, if any, against [`validate_key`].
+pub fn validate_address(address: &str) -> Result<(), Error> {
+    let (actor, key) = split(address);
+    crate::names::validate(crate::names::NameKind::Actor, actor)?;
+    match key {
+        Some(key) => validate_key(key),
+        None => Ok(()),
+    }
+}
+
 /// Whether `b` may appear in a key.
 pub const fn is_key_byte(b: u8) -> bool {
     matches!(b, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'=' | b'.' | b'-')

@@ -25,14 +25,15 @@ async fn main() -> anyhow::Result<()> {
     // ANCHOR: connect
     let nats = async_nats::connect(&url).await?;
     let echo = EchoClient::new(nats.clone(), &lattice, "echo")?;
-    let counter = CounterClient::new(nats.clone(), &lattice, "counter")?;
+    // The counter is keyed: this client calls the counter of key `alice`.
+    let counter = CounterClient::keyed(nats.clone(), &lattice, "counter", "alice")?;
     let relay = RelayClient::new(nats.clone(), &lattice, "relay")?;
 
     let text = echo.echo("hello from native Rust".into()).await?;
     let total = counter.add(10).await?;
     // ANCHOR_END: connect
     println!("  echo.echo(\"hello from native Rust\")  -> {text:?}");
-    println!("  counter.add(10)                      -> {total}");
+    println!("  counter/alice.add(10)                -> {total}");
     println!(
         "  echo.reverse(\"lattice\")              -> {:?}",
         echo.reverse("lattice".into()).await?
@@ -44,12 +45,33 @@ async fn main() -> anyhow::Result<()> {
     // The relay actor calls the counter actor from inside wasm: in process if
     // they share a host, over NATS if not.
     println!(
-        "  relay.add_to(\"counter\", 5)           -> {:?}   (relay -> counter, actor to actor)",
-        relay.add_to("counter".into(), 5).await?
+        "  relay.add_to(\"counter/alice\", 5)     -> {:?}   (relay -> counter, actor to actor)",
+        relay.add_to("counter/alice".into(), 5).await?
     );
     // The contract's own error type comes back as data.
     let overflow: Result<u64, CounterError> = counter.checked_add(u64::MAX).await?;
-    println!("  counter.checked_add(u64::MAX)        -> {overflow:?}");
+    println!("  counter/alice.checked_add(u64::MAX)  -> {overflow:?}");
+
+    // One key, many callers at once: its calls take turns, wherever they
+    // arrive, and every add is counted (a fresh key per run).
+    let key = format!("run-{}", std::process::id());
+    let adds: u64 = 500;
+    let one = CounterClient::keyed(nats.clone(), &lattice, "counter", &key)?;
+    let replies: Vec<_> = futures_util::stream::iter(0..adds)
+        .map(|_| {
+            let one = one.clone();
+            async move { one.add(1).await }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let failed = replies.iter().filter(|r| r.is_err()).count();
+    let total = one.get().await?;
+    println!("  {adds} x counter/{key}.add(1), 32 in flight -> get() = {total} ({failed} failed)");
+    if let Some(Err(e)) = replies.iter().find(|r| r.is_err()) {
+        anyhow::bail!("{failed} adds failed, the first with: {e}");
+    }
+    anyhow::ensure!(total == adds, "lost adds: {total} of {adds}");
 
     // Typed errors from the lattice.
     let nobody = CounterClient::new(nats.clone(), &lattice, "nobody")?

@@ -40,7 +40,7 @@ async fn call<C: Contract + ?Sized, A: Serialize, R: DeserializeOwned + std::fmt
     let took = start.elapsed();
     let value: R = codec::decode(&reply)?;
     println!(
-        "  {:<34} -> {:<36} {:>6.0} µs  ({} bytes in, {} out)",
+        "  {:<42} -> {:<30} {:>6.0} µs  ({} bytes in, {} out)",
         format!("{actor}: {}.{shown}", C::NAME),
         format!("{value:?}"),
         took.as_secs_f64() * 1e6,
@@ -69,12 +69,9 @@ async fn main() -> anyhow::Result<()> {
     let host = Host::new(HostOptions::new())?;
     for (name, file, limits) in [
         ("echo", "example_echo_actor.wasm", ActorLimits::new()),
-        // One instance, so that every call sees the same total.
-        (
-            "counter",
-            "example_counter_actor.wasm",
-            ActorLimits::new().max_instances(1),
-        ),
+        // Keyed: one counter per key (`counter/alice`), its state kept by
+        // the host (in memory here; on a lattice, in JetStream).
+        ("counter", "example_counter_actor.wasm", ActorLimits::new()),
         ("relay", "example_relay_actor.wasm", ActorLimits::new()),
     ] {
         let path = dir.join(file);
@@ -130,11 +127,20 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(bytes.into_vec(), [1, 2, 3]);
-    call::<dyn Counter, _, u64>(&host, "counter", "add", &CounterAddArgs { by: 5 }, "add(5)")
-        .await?;
+    let alice = "counter/alice";
+    call::<dyn Counter, _, u64>(&host, alice, "add", &CounterAddArgs { by: 5 }, "add(5)").await?;
+    // Another key, another counter.
+    call::<dyn Counter, _, u64>(
+        &host,
+        "counter/bob",
+        "add",
+        &CounterAddArgs { by: 2 },
+        "add(2)",
+    )
+    .await?;
     let refused: Result<(), CounterError> = call::<dyn Counter, _, _>(
         &host,
-        "counter",
+        alice,
         "rename",
         &CounterRenameArgs {
             name: String::new(),
@@ -153,10 +159,10 @@ async fn main() -> anyhow::Result<()> {
         "relay",
         "add_to",
         &RelayAddToArgs {
-            counter: "counter".into(),
+            counter: alice.into(),
             by: 10,
         },
-        "add_to(\"counter\", 10)",
+        "add_to(\"counter/alice\", 10)",
     )
     .await?;
     assert_eq!(total, Ok(15));
@@ -170,8 +176,8 @@ async fn main() -> anyhow::Result<()> {
         "echo(\"two contracts\")",
     )
     .await?;
-    call::<dyn Counter, _, u64>(&host, "counter", "get", &CounterGetArgs {}, "get()").await?;
-    call::<dyn Counter, _, ()>(&host, "counter", "reset", &CounterResetArgs {}, "reset()").await?;
+    call::<dyn Counter, _, u64>(&host, alice, "get", &CounterGetArgs {}, "get()").await?;
+    call::<dyn Counter, _, ()>(&host, alice, "reset", &CounterResetArgs {}, "reset()").await?;
     let event = events.try_recv().context("reset publishes an event")?;
     println!(
         "  event from {}: {} {:?}",
@@ -181,10 +187,12 @@ async fn main() -> anyhow::Result<()> {
     );
 
     println!("\nbad calls get typed errors; the host keeps serving:");
-    let cases: [(&str, &str, &str, &[u8]); 4] = [
-        ("counter", "counter", "nope", b""),
-        ("counter", "counter", "add", b"\x81\xa2by\xa4five"),
-        ("counter", "echo", "echo", b""),
+    let cases: [(&str, &str, &str, &[u8]); 6] = [
+        ("counter/alice", "counter", "nope", b""),
+        ("counter/alice", "counter", "add", b"\x81\xa2by\xa4five"),
+        ("counter/alice", "echo", "echo", b""),
+        ("counter", "counter", "get", b""),
+        ("counter/a b", "counter", "get", b""),
         ("nobody", "echo", "echo", b""),
     ];
     for (actor, contract, method, payload) in cases {
@@ -193,7 +201,7 @@ async fn main() -> anyhow::Result<()> {
             .await
             .expect_err("a bad call fails");
         println!(
-            "  {:<24} -> [{} {}] {}",
+            "  {:<30} -> [{} {}] {}",
             format!("{actor}: {contract}.{method}"),
             err.status(),
             err.kind().as_str(),
@@ -208,13 +216,12 @@ async fn main() -> anyhow::Result<()> {
         .await
         .expect_err("a stale client is refused");
     println!(
-        "  {:<24} -> [{} {}]",
+        "  {:<30} -> [{} {}]",
         "echo: stale fingerprint",
         wrong.status(),
         wrong.kind().as_str()
     );
-    call::<dyn Counter, _, u64>(&host, "counter", "add", &CounterAddArgs { by: 1 }, "add(1)")
-        .await?;
+    call::<dyn Counter, _, u64>(&host, alice, "add", &CounterAddArgs { by: 1 }, "add(1)").await?;
     println!("\ndone: every call above went through real wasm instances in wasmtime.");
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! that saves (`tally.add`) against an unkeyed call plus one raw JetStream
 //! KV put round trip, measured in the same run; and throughput at 64 in
 //! flight of one key (turn-based: one call at a time) and of 1,000 keys,
-//! against raw KV puts at 64 in flight.
+//! against raw KV puts at 64 in flight; and 100,000 keys activated on one
+//! host, against the density budget.
 
 use std::path::Path;
 
@@ -13,7 +14,9 @@ use example_echo_contract::EchoClient;
 use lattice::RawCall;
 use lattice_host::ActorLimits;
 
-use crate::measure::{BLOCKS, Table, bench_host, scale, sequential_pair, spread, throughput, us};
+use crate::measure::{
+    BLOCKS, Table, bench_host, rss_bytes, scale, sequential_pair, spread, throughput, us,
+};
 use crate::support::nats::{self, NatsServer};
 
 #[derive(serde::Serialize)]
@@ -138,6 +141,36 @@ pub(crate) async fn keyed(echo_module: &Path, table: &mut Table) {
         format!("raw KV puts {}", rate(raw_puts)),
         rate(many_keys),
         format!("{:.2}x", many_keys / raw_puts),
+    );
+
+    // 100,000 keys activated on one host, each once (a load that finds
+    // nothing, then a save), 64 in flight: the host's memory after, against
+    // the density budget of idle instances (10,000 in 256 MiB). A host
+    // keeps the activations no call holds only up to a bound, so memory
+    // stays flat as keys grow.
+    let keys = scale(100_000);
+    let (rss_before, _) = rss_bytes();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let rate = throughput(keys, 64, || {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        keyed_call(format!("tally/d{i}"), "add", add.clone())
+    })
+    .await;
+    let (rss_after, _) = rss_bytes();
+    let held: usize = host.inventory().actors.iter().map(|a| a.activations).sum();
+    let grown = rss_after.saturating_sub(rss_before);
+    let per_key = grown as f64 / keys as f64;
+    let budget = 256.0 * 1024.0 * 1024.0 / 10_000.0;
+    table.row(
+        format!("{keys} keys activated on one host, 64 in flight"),
+        format!("budget {:.1} KiB/key", budget / 1024.0),
+        format!(
+            "{:.1}k/s, +{:.0} MiB ({:.0} B/key), {held} held",
+            rate / 1000.0,
+            grown as f64 / 1048576.0,
+            per_key
+        ),
+        format!("{:.3}x", per_key / budget),
     );
     host.shutdown().await;
 }

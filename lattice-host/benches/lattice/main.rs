@@ -77,7 +77,7 @@ async fn run() {
         eprintln!("warning: RUST_BACKTRACE is set; errors on hot paths capture backtraces");
     }
     let echo_module = support::wasm("example-echo-actor");
-    let counter_module = support::wasm("example-counter-actor");
+    let counter_module = support::wasm("lattice-test-counter");
     let relay_module = support::wasm("example-relay-actor");
     let idle_module = support::wasm("lattice-test-idle");
     let server = NatsServer::single();

@@ -343,6 +343,9 @@ pub(crate) async fn start(node: &Arc<Node>, host: &Arc<HostInner>) -> Result<(),
 }
 
 async fn heartbeat(node: Weak<Node>, weak: Weak<HostInner>) {
+    let Some(beat_now) = node.upgrade().map(|node| node.beat_now.clone()) else {
+        return;
+    };
     loop {
         let (Some(node), Some(inner)) = (node.upgrade(), weak.upgrade()) else {
             return;
@@ -356,7 +359,11 @@ async fn heartbeat(node: Weak<Node>, weak: Weak<HostInner>) {
         let body = serde_json::to_value(&beat).unwrap_or_default();
         crate::node::serve::emit(&node, "heartbeat", body).await;
         drop((host, node));
-        tokio::time::sleep(interval).await;
+        // Every interval, or at once when what the host runs changed.
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = beat_now.notified() => {}
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! it only through the [`Network`](crate::runtime::network::Network) the
 //! node gives it when the host joins.
 
+pub(crate) mod buckets;
 pub mod control;
 pub(crate) mod control_client;
 pub mod deploy;
@@ -48,6 +49,8 @@ pub(crate) struct Node {
     /// the deployments' follower sees them): where keyed calls are routed.
     pub(crate) members:
         std::sync::RwLock<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>,
+    /// Wakes the heartbeat before its interval: what the host runs changed.
+    pub(crate) beat_now: Arc<tokio::sync::Notify>,
     /// What this host deploys, as its follower of the lattice's
     /// deployments last reported it.
     pub(crate) deployments: Mutex<deploy::reconcile::HostDeployments>,
@@ -108,6 +111,10 @@ impl Network for Node {
         })
     }
 
+    fn announce(&self) {
+        self.beat_now.notify_one();
+    }
+
     fn event<'a>(&'a self, kind: &'a str, body: serde_json::Value) -> Boxed<'a, ()> {
         Box::pin(serve::emit(self, kind, body))
     }
@@ -145,6 +152,7 @@ impl Host {
             lattice: inner.lattice().to_owned(),
             host_id: inner.host_id().to_owned(),
             members: Default::default(),
+            beat_now: Arc::default(),
             deployments: Mutex::new(deploy::reconcile::HostDeployments {
                 host: inner.host_id().to_owned(),
                 labels: self.labels(),
@@ -154,6 +162,11 @@ impl Host {
         inner.set_network(node.clone())?;
         // Keyed actors' states, in the lattice's key-value bucket from now on.
         inner.set_state_store(Arc::new(state::KvStates::new(
+            node.nats.clone(),
+            inner.lattice(),
+        )));
+        // Actors' key-value buckets, in the lattice's JetStream.
+        inner.set_buckets(Arc::new(buckets::KvBuckets::new(
             node.nats.clone(),
             inner.lattice(),
         )));

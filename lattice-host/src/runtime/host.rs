@@ -67,6 +67,9 @@ pub(crate) struct HostInner {
     /// Where keyed actors' states are kept: the host's memory until the
     /// node gives the lattice's.
     state: RwLock<Arc<dyn crate::runtime::state::StateStore>>,
+    /// Where actors' key-value buckets are: the host's memory until the
+    /// node gives the lattice's.
+    buckets: RwLock<Arc<dyn crate::runtime::kv::Buckets>>,
     pub(crate) stats: Stats,
     started: std::time::Instant,
     labels: RwLock<std::collections::BTreeMap<String, String>>,
@@ -310,6 +313,7 @@ impl Host {
                 events,
                 network: OnceLock::new(),
                 state: RwLock::new(Arc::new(crate::runtime::state::MemoryStore::default())),
+                buckets: RwLock::new(Arc::new(crate::runtime::kv::MemoryBuckets::default())),
                 stats: Stats::default(),
                 started: std::time::Instant::now(),
                 labels,
@@ -365,6 +369,9 @@ impl Host {
                     return Err(e);
                 }
             }
+        }
+        if let Some(network) = self.inner.network() {
+            network.announce();
         }
         tracing::info!(actor = name, digest = %info.digest, from_cache = info.from_cache, "actor started");
         self.inner
@@ -573,6 +580,9 @@ impl Host {
         {
             // Stopped meanwhile by another caller.
             return Err(not_running(name));
+        }
+        if let Some(network) = self.inner.network() {
+            network.announce();
         }
         actor.drain().await;
         tracing::info!(actor = name, "actor stopped");
@@ -1023,6 +1033,20 @@ impl HostInner {
     pub(crate) fn set_state_store(&self, store: Arc<dyn crate::runtime::state::StateStore>) {
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = store;
         self.forget_activations();
+    }
+
+    /// Where actors' key-value buckets are.
+    pub(crate) fn buckets(&self) -> Arc<dyn crate::runtime::kv::Buckets> {
+        self.buckets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Keeps actors' key-value buckets in `buckets` from now on (the
+    /// lattice's, when the host joins one).
+    pub(crate) fn set_buckets(&self, buckets: Arc<dyn crate::runtime::kv::Buckets>) {
+        *self.buckets.write().unwrap_or_else(|e| e.into_inner()) = buckets;
     }
 
     /// Makes every key's activation load its state again at its next call:

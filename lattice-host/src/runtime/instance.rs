@@ -395,8 +395,8 @@ pub(crate) fn linker(engine: &Engine, inline: bool) -> Result<Linker<InstanceSta
     Ok(linker)
 }
 
-/// The `lattice` imports that wait: `call`, and `publish` as it waits for
-/// room in the host's NATS connection.
+/// The `lattice` imports that wait: `call`, `kv`, and `publish` as it
+/// waits for room in the host's NATS connection.
 fn fiber_imports(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         abi::IMPORT_MODULE,
@@ -454,6 +454,30 @@ fn fiber_imports(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
                         Ok(Vec::new())
                     }
                     Some(host) => outgoing.send(&host).await,
+                };
+                Ok(set_pending(caller.data_mut(), result))
+            })
+        },
+    )?;
+
+    linker.func_wrap_async(
+        abi::IMPORT_MODULE,
+        abi::KV,
+        |mut caller: Caller<'_, InstanceState>, (request, request_len): (u32, u32)| {
+            Box::new(async move {
+                let memory = memory(&caller)?;
+                let request = read(memory, request, request_len, "kv request")?;
+                let state = caller.data();
+                let result = match state.host.upgrade() {
+                    None => Err(Error::new(
+                        ErrorKind::Transport,
+                        "the host is shutting down",
+                    )),
+                    Some(host) => {
+                        let buckets = host.buckets();
+                        crate::runtime::kv::run(&*buckets, &state.actor, request, state.deadline)
+                            .await
+                    }
                 };
                 Ok(set_pending(caller.data_mut(), result))
             })

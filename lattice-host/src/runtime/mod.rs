@@ -6,13 +6,15 @@
 //! publishing, serving an actor it starts) it gets through the
 //! [`Network`](network::Network) that layer gives it, and where keyed
 //! actors' states are kept through the [`StateStore`](state::StateStore)
-//! it gives.
+//! it gives, and actors' key-value buckets through the
+//! [`Buckets`](kv::Buckets).
 
 pub(crate) mod engine;
 pub(crate) mod hibernate;
 pub(crate) mod host;
 pub(crate) mod instance;
 pub(crate) mod inventory;
+pub(crate) mod kv;
 pub(crate) mod module;
 pub(crate) mod network;
 pub(crate) mod options;

@@ -32,6 +32,11 @@ pub(crate) trait Network: Send + Sync + 'static {
     /// already on their way. Bounded.
     fn unserve<'a>(&'a self, name: &'a str) -> Boxed<'a, ()>;
 
+    /// What this host runs changed (an actor started or stopped): tell the
+    /// other hosts now, rather than at the next heartbeat, so that they
+    /// route keyed calls by the same view as soon as possible. Not waited on.
+    fn announce(&self);
+
     /// A host event (`actor_started`, `actor_failed`, ...), as JSON. Bounded.
     fn event<'a>(&'a self, kind: &'a str, body: serde_json::Value) -> Boxed<'a, ()>;
 

@@ -16,6 +16,8 @@ const ACTORS: &[&str] = &[
     "lattice-test-hostile",
     "lattice-test-idle",
     "lattice-test-keyed",
+    "lattice-test-counter",
+    "lattice-test-shared",
 ];
 
 fn workspace() -> PathBuf {

@@ -1,13 +1,18 @@
-//! An actor implementing `Counter`, with its state in the instance's memory.
+//! A keyed actor implementing `Counter`: one counter per key (`counter/alice`,
+//! `counter/bob`), each one activation in the whole lattice, its state saved
+//! by the host after every call that changes it.
 //!
 //! Build it with `cargo build --target wasm32-wasip1 --release` in this
 //! directory; the module is `target/wasm32-wasip1/release/example_counter_actor.wasm`.
 
 // ANCHOR: actor
 use example_counter_contract::{Counter, CounterError};
+use serde::{Deserialize, Serialize};
 
-/// A counter kept in memory: each instance of the actor counts on its own.
-#[derive(Debug, Default)]
+/// The state of one key's counter: loaded by the host before each call
+/// (`Default` for a new key) and saved after each `&mut self` call, before
+/// the reply leaves.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct CounterActor {
     name: String,
     total: u64,
@@ -53,5 +58,5 @@ impl Counter for CounterActor {
     }
 }
 
-lattice_actor::export!(CounterActor: Counter);
+lattice_actor::export!(keyed CounterActor: Counter);
 // ANCHOR_END: actor

@@ -332,6 +332,11 @@ impl Follower {
                 changed
             }
             None => {
+                // A host new to us: it does not know what we run yet, and
+                // keyed calls are routed by it; tell it now.
+                if let Some(node) = self.node.upgrade() {
+                    node.beat_now.notify_one();
+                }
                 self.peers.insert(
                     beat.host,
                     Peer {
