@@ -70,6 +70,28 @@ async fn each_key_has_its_own_state_in_process() {
 }
 
 #[tokio::test]
+async fn idle_activations_go_away_and_come_back_with_their_state() {
+    // Keys idle for 50 ms go, as idle instances hibernate.
+    let host =
+        Host::new(support::options().hibernate_after(Some(std::time::Duration::from_millis(50))))
+            .unwrap();
+    support::start(&host, "tally", "lattice-test-keyed", ActorLimits::new()).await;
+    for key in ["a", "b", "c"] {
+        add(&host, &format!("tally/{key}"), 2).await.unwrap();
+    }
+    let activations = || host.inventory().actors[0].activations;
+    assert_eq!(activations(), 3);
+    let start = std::time::Instant::now();
+    while activations() > 0 {
+        assert!(start.elapsed().as_secs() < 10, "they never went");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The next call makes the activation again, from the saved state.
+    assert_eq!(add(&host, "tally/b", 1).await.unwrap(), 3);
+    assert_eq!(activations(), 1);
+}
+
+#[tokio::test]
 async fn calls_to_one_key_take_turns() {
     let host = Arc::new(tally_host().await);
     // 8 instances, 400 concurrent adds to one key and 400 over 20 keys.

@@ -259,7 +259,8 @@ pub struct Heartbeat {
     pub labels: BTreeMap<String, String>,
     /// How many actors it runs.
     pub actor_count: usize,
-    /// Instance limits of the first [`HEARTBEAT_ACTORS`] actors by name.
+    /// Instance limits of the first [`HEARTBEAT_ACTORS`] actors: keyed actors
+    /// first (keyed calls are routed by them), then by name.
     pub actors: BTreeMap<String, u32>,
     /// Whether `actors` lists only some of them (ask `inventory` for all).
     pub truncated: bool,

@@ -61,6 +61,10 @@ impl Sweeper {
                     if let Some(cutoff) = Instant::now().checked_sub(after) {
                         for actor in host.actors_snapshot() {
                             actor.hibernate_idle(&pages, cutoff, &host.stats);
+                            // A keyed actor's idle keys go away too.
+                            if actor.keyed {
+                                actor.activations.let_go_idle(cutoff.into_std());
+                            }
                         }
                     }
                 }

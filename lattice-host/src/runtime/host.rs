@@ -675,18 +675,29 @@ impl Host {
         }
     }
 
-    /// (name, instance limit) of every actor, by name.
+    /// (name, instance limit) of every actor: keyed actors first, then by
+    /// name. A heartbeat lists the first ones only, and the other hosts
+    /// route keyed calls by the keyed actors it lists.
     pub(crate) fn actor_limits(&self) -> Vec<(String, u32)> {
-        let mut limits: Vec<(String, u32)> = self
+        let mut limits: Vec<(bool, String, u32)> = self
             .inner
             .actors
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .map(|a| (a.name.to_string(), a.instances.load(Ordering::Relaxed)))
+            .map(|a| {
+                (
+                    !a.keyed,
+                    a.name.to_string(),
+                    a.instances.load(Ordering::Relaxed),
+                )
+            })
             .collect();
         limits.sort();
         limits
+            .into_iter()
+            .map(|(_, name, instances)| (name, instances))
+            .collect()
     }
 
     /// The host's labels.
@@ -1214,10 +1225,12 @@ impl HostInner {
                 // conflict means another owns the key now.
                 let revision = store.save(&name, key, new.clone(), revision).await?;
                 held.state = Some((new, Some(revision)));
+                held.last_used = Some(std::time::Instant::now());
                 Ok(reply)
             }
             (reply, _) => {
                 held.state = Some((state, revision));
+                held.last_used = Some(std::time::Instant::now());
                 reply
             }
         }

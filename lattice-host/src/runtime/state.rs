@@ -100,6 +100,8 @@ impl StateStore for MemoryStore {
 pub(crate) struct Activation {
     /// The state and its revision (`None`: never saved), once loaded.
     pub(crate) state: Option<(Vec<u8>, Option<u64>)>,
+    /// When its last call ended.
+    pub(crate) last_used: Option<std::time::Instant>,
 }
 
 /// The activations of one keyed actor, by key.
@@ -111,6 +113,10 @@ pub(crate) struct Activations {
 /// Past this many activations, those no call holds are let go of.
 const KEEP: usize = 4096;
 
+/// Past this many bytes of states kept by one actor's activations, the
+/// sweeper lets go of the least recently used.
+const KEEP_BYTES: usize = 64 << 20;
+
 impl Activations {
     /// How many keys have an activation here.
     pub(crate) fn len(&self) -> usize {
@@ -120,6 +126,47 @@ impl Activations {
     /// Forgets every activation (calls holding one finish with it).
     pub(crate) fn clear(&self) {
         self.keys.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Lets go of the activations no call holds or waits for that were
+    /// last used before `cutoff` (idle: their next call loads the state
+    /// again), and, while the states kept pass [`KEEP_BYTES`], of the least
+    /// recently used of the others. How many it let go of. For the
+    /// hibernation sweeper; never waits.
+    pub(crate) fn let_go_idle(&self, cutoff: std::time::Instant) -> usize {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let before = keys.len();
+        // (last used, bytes, key) of those kept that could go.
+        let mut idle = Vec::new();
+        let mut bytes = 0;
+        keys.retain(|key, activation| {
+            if Arc::strong_count(activation) > 1 {
+                return true;
+            }
+            let Ok(held) = activation.try_lock() else {
+                return true;
+            };
+            let size = held.state.as_ref().map_or(0, |(state, _)| state.len());
+            match held.last_used {
+                Some(used) if used >= cutoff => {
+                    bytes += size;
+                    idle.push((used, size, key.clone()));
+                    true
+                }
+                _ => false,
+            }
+        });
+        if bytes > KEEP_BYTES {
+            idle.sort_unstable();
+            for (_, size, key) in idle {
+                if bytes <= KEEP_BYTES {
+                    break;
+                }
+                keys.remove(&key);
+                bytes -= size;
+            }
+        }
+        before - keys.len()
     }
 
     /// The activation of `key`, made if there is none.
