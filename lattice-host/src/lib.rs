@@ -31,5 +31,6 @@ mod runtime;
 
 pub use lattice;
 pub use node::{control, deploy};
+pub use runtime::claims;
 pub use runtime::host::{ActorInfo, Call, Host, HostStats, Published};
 pub use runtime::options::{ActorLimits, HostOptions};

@@ -863,3 +863,97 @@ fn lattice_new_makes_a_project_that_runs_as_generated() {
     up.interrupt();
     assert!(up.wait());
 }
+
+#[test]
+fn signed_modules_from_new_keys_to_a_trusting_host() {
+    let echo = support::wasm("example-echo-actor");
+    let echo = echo.to_str().unwrap();
+    let server = NatsServer::single();
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let common = ["--nats", url.as_str(), "--lattice", "signed"];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(&common).map(|s| s.to_string()).collect()
+    };
+
+    // Keys: the seed in a file only its owner reads, the public key printed.
+    let issuer = json(h, &["keys", "new", "issuer"]);
+    let public = issuer["public_key"].as_str().unwrap().to_owned();
+    assert!(public.starts_with('A'), "{issuer}");
+    let seed = issuer["seed_file"].as_str().unwrap().to_owned();
+    let mode = std::fs::metadata(&seed).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+
+    // Sign a copy; inspect it and the original.
+    let signed = h.join("echo.signed.wasm");
+    let signed = signed.to_str().unwrap();
+    let out = json(
+        h,
+        &[
+            "sign",
+            echo,
+            "--issuer",
+            &seed,
+            "--call",
+            "counter.*",
+            "--publish",
+            "audit.>",
+            "--expires-in",
+            "30d",
+            "-f",
+            signed,
+        ],
+    );
+    assert_eq!(out["claims"]["iss"], public.as_str());
+    assert_eq!(
+        out["claims"]["lattice"]["contracts"],
+        serde_json::json!(["echo"])
+    );
+    assert_eq!(
+        out["claims"]["lattice"]["calls"],
+        serde_json::json!(["counter.*"])
+    );
+    assert!(out["claims"]["exp"].as_u64().unwrap() > out["claims"]["iat"].as_u64().unwrap());
+    let inspected = json(h, &["inspect", signed]);
+    assert_eq!(inspected["status"], "valid");
+    assert_eq!(json(h, &["inspect", echo])["signed"], false);
+    let text = lattice(h, &["inspect", signed]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("may call   counter.*"), "{text}");
+
+    // A host that trusts the issuer: the unsigned module is refused over
+    // the wire with a typed error, the signed one runs.
+    let mut up = Up::spawn(h, &with(&["--host-id", "a", "--trust", &public]));
+    assert_eq!(up.event()["host"], "a");
+    let refused = json_error(h, &with(&["start", "echo", echo]));
+    assert_eq!(refused["kind"], "unauthorized", "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("not signed"),
+        "{refused}"
+    );
+    json(h, &with(&["start", "echo", signed]));
+    assert_eq!(
+        json(
+            h,
+            &with(&["call", "echo", "echo.echo", r#"{"text":"signed"}"#])
+        ),
+        "signed"
+    );
+    // A byte changed in the signed file: inspect and the host both say so.
+    let mut bytes = std::fs::read(signed).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    let tampered = h.join("tampered.wasm");
+    std::fs::write(&tampered, bytes).unwrap();
+    let tampered = tampered.to_str().unwrap();
+    let err = json_error(h, &["inspect", tampered]);
+    assert_eq!(err["kind"], "unauthorized", "{err}");
+    let err = json_error(h, &with(&["update", "echo", tampered]));
+    assert_eq!(err["kind"], "unauthorized", "{err}");
+    json(h, &with(&["down"]));
+    assert!(up.wait());
+}

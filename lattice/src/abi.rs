@@ -81,6 +81,10 @@ pub const MEMORY: &str = "memory";
 /// call and saves after each call that can change it, through
 /// [`DISPATCH`] with the reserved contract [`STATE_CONTRACT`].
 pub const KEYED_SECTION: &str = "lattice_keyed";
+/// Custom section of a signed module: a token (JWT, ed25519 nkey
+/// signature) of the module's claims, written by `lattice sign` and checked
+/// by hosts (see `lattice_host::claims`).
+pub const CLAIMS_SECTION: &str = "lattice_claims";
 /// The reserved contract of a keyed actor's state (no contract name can
 /// start with `$`): method [`STATE_LOAD`] takes the state's MessagePack
 /// bytes (empty: `Default`) and makes it the actor's; method

@@ -146,6 +146,11 @@ pub(crate) struct Actor {
     pub(crate) keyed: bool,
     /// Its keys' activations on this host, when keyed.
     pub(crate) activations: crate::runtime::state::Activations,
+    /// Its module's claims, when signed (see [`claims`](crate::claims)).
+    pub(crate) claims: Option<Arc<crate::claims::Claims>>,
+    /// What its claims let it call and publish; `None`: anything (an
+    /// unsigned module).
+    pub(crate) caps: Option<Arc<crate::claims::Capabilities>>,
 }
 
 /// An actor's idle instances: those awake, longest idle first (a call
@@ -395,6 +400,11 @@ impl Host {
                 ),
             ));
         }
+        let claims = crate::claims::check(
+            &module,
+            &self.inner.options.trusted_issuers,
+            crate::claims::now(),
+        )?;
         let shape = module::check_abi(&module)?;
         let digest = module::digest(&module);
         let inner = self.inner.clone();
@@ -439,11 +449,32 @@ impl Host {
             stats: crate::runtime::stats::ActorStats::new(&[]),
             keyed: shape.keyed,
             activations: Default::default(),
+            caps: claims
+                .as_ref()
+                .map(|c| Arc::new(crate::claims::Capabilities::of(c))),
+            claims: claims.map(Arc::new),
         };
         let deadline = Instant::now() + actor.limits.timeout;
         let mut warm = instance::instantiate(&self.inner, &actor, false, deadline).await?;
         actor.input = warm.input_buffer(&actor).await?;
         actor.contracts = warm.describe(&actor).await?;
+        if let Some(claims) = &actor.claims {
+            // A module signed for other contracts than it implements.
+            if let Some(c) = actor
+                .contracts
+                .iter()
+                .find(|c| !claims.lattice.contracts.contains(&c.name))
+            {
+                return Err(Error::new(
+                    ErrorKind::Unauthorized,
+                    format!(
+                        "the module implements contract `{}`, which its claims do not list ({})",
+                        c.name,
+                        claims.lattice.contracts.join(", ")
+                    ),
+                ));
+            }
+        }
         actor.stats = crate::runtime::stats::ActorStats::new(&actor.contracts);
         actor
             .idle

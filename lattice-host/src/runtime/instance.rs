@@ -31,6 +31,9 @@ pub(crate) struct InstanceState {
     limiter: MemoryLimiter,
     host: Weak<HostInner>,
     actor: Arc<str>,
+    /// What the actor's signed claims let it call and publish; `None`:
+    /// anything.
+    caps: Option<Arc<crate::claims::Capabilities>>,
     memory: Option<Memory>,
     /// The deadline of the call in progress.
     deadline: Instant,
@@ -432,6 +435,12 @@ fn fiber_imports(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
                     deadline =
                         deadline.min(Instant::now() + std::time::Duration::from_millis(timeout_ms));
                 }
+                if let Some(caps) = &state.caps {
+                    let granted = caps.may_call(lattice::key::split(actor).0, contract);
+                    if let Err(e) = granted {
+                        return Ok(set_pending(caller.data_mut(), Err(e)));
+                    }
+                }
                 let outgoing = Outgoing {
                     actor,
                     contract,
@@ -733,6 +742,7 @@ impl Outgoing<'_> {
 struct Event {
     host: Option<Arc<HostInner>>,
     actor: Arc<str>,
+    caps: Option<Arc<crate::claims::Capabilities>>,
     subject: String,
     payload: Vec<u8>,
 }
@@ -751,6 +761,7 @@ impl Event {
             payload: read(memory, payload, payload_len, "payload")?.to_vec(),
             host: caller.data().host.upgrade(),
             actor: caller.data().actor.clone(),
+            caps: caller.data().caps.clone(),
         })
     }
 
@@ -760,6 +771,9 @@ impl Event {
     /// it never waits: when the queue is full the guest gets `overloaded`.
     async fn publish(self, inline: bool) -> Result<Vec<u8>, Error> {
         check_subject(&self.subject)?;
+        if let Some(caps) = &self.caps {
+            caps.may_publish(&self.subject)?;
+        }
         let Some(host) = self.host else {
             return Err(Error::new(
                 ErrorKind::Transport,
@@ -885,6 +899,7 @@ pub(crate) async fn instantiate(
         },
         host: host.weak(),
         actor: actor.name.clone(),
+        caps: actor.caps.clone(),
         memory: None,
         deadline,
         pending: Vec::new(),

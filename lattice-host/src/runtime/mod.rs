@@ -9,6 +9,7 @@
 //! it gives, and actors' key-value buckets through the
 //! [`Buckets`](kv::Buckets).
 
+pub mod claims;
 pub(crate) mod engine;
 pub(crate) mod hibernate;
 pub(crate) mod host;

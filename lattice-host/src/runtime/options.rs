@@ -31,6 +31,7 @@ pub struct HostOptions {
     pub(crate) hibernate_after: Option<Duration>,
     pub(crate) module_dir: Option<PathBuf>,
     pub(crate) max_module_size: usize,
+    pub(crate) trusted_issuers: Vec<String>,
 }
 
 impl Default for HostOptions {
@@ -53,6 +54,7 @@ impl Default for HostOptions {
             hibernate_after: Some(Duration::from_secs(30)),
             module_dir: None,
             max_module_size: 64 << 20,
+            trusted_issuers: Vec::new(),
         }
     }
 }
@@ -217,6 +219,17 @@ impl HostOptions {
     }
 
     /// Checks every option that has a range, naming the option.
+    /// Trusts modules signed by the issuer with public key `issuer` (an
+    /// nkeys account key, `A…`; `lattice keys new issuer`). With one or more
+    /// trusted issuers the host runs only modules signed by one of them
+    /// (see [`claims`](crate::claims)); with none (the default) it runs
+    /// unsigned modules too. Either way a signed module whose claims do not
+    /// hold (tampered, expired, not yet valid) is refused.
+    pub fn trust(mut self, issuer: impl Into<String>) -> Self {
+        self.trusted_issuers.push(issuer.into());
+        self
+    }
+
     pub(crate) fn check(&self) -> Result<(), Error> {
         lattice::names::validate(lattice::names::NameKind::Lattice, &self.lattice)?;
         lattice::names::validate(lattice::names::NameKind::Host, &self.host_id)?;
@@ -234,6 +247,9 @@ impl HostOptions {
         }
         if self.max_module_size == 0 {
             return Err(invalid("max_module_size", "must be at least 1 byte"));
+        }
+        for issuer in &self.trusted_issuers {
+            crate::claims::check_issuer(issuer)?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ mod local;
 mod new;
 mod ops;
 mod output;
+mod sign;
 mod up;
 
 use std::process::ExitCode;
@@ -71,6 +72,12 @@ enum Command {
     Build(cargo_build::BuildArgs),
     /// Make a new project: a contract, an actor implementing it and a native client.
     New(new::NewArgs),
+    /// Make keys that sign actor modules.
+    Keys(sign::KeysArgs),
+    /// Sign an actor module: embed claims (issuer, module key, hash, contracts, capabilities).
+    Sign(sign::SignArgs),
+    /// Show a module's signed claims, and whether they hold.
+    Inspect(sign::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -117,6 +124,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Watch(args) => ops::watch(&ctx, args).await,
         Command::Build(args) => cargo_build::run(&ctx, args).await,
         Command::New(args) => new::run(&ctx, args),
+        Command::Keys(args) => sign::keys(&ctx, args),
+        Command::Sign(args) => sign::sign(&ctx, args).await,
+        Command::Inspect(args) => sign::inspect(&ctx, args),
     }
 }
 

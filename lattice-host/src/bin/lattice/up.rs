@@ -54,6 +54,17 @@ pub(crate) struct UpArgs {
     /// request must fit.
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..=64 << 20))]
     nats_max_payload: Option<u32>,
+    /// Run only modules signed by this issuer (a public key, `A…`, from
+    /// `lattice keys new issuer`); repeat for more, or list them in
+    /// LATTICE_TRUST separated by commas. Without it the host runs unsigned
+    /// modules too, and says so.
+    #[arg(
+        long = "trust",
+        value_name = "ISSUER",
+        env = "LATTICE_TRUST",
+        value_delimiter = ','
+    )]
+    trust: Vec<String>,
     /// Port of the local nats-server started when no NATS URL is given.
     /// Default: 4222, or a free port if that is taken.
     #[arg(long)]
@@ -153,6 +164,17 @@ fn new_host(ctx: &Context, args: &UpArgs, embedding: bool) -> anyhow::Result<Hos
     }
     for (key, value) in &args.labels {
         options = options.label(key, value);
+    }
+    for issuer in &args.trust {
+        options = options.trust(issuer.trim());
+    }
+    if args.trust.is_empty() {
+        tracing::warn!(
+            "no trusted issuers (--trust): this host runs unsigned modules; sign modules with \
+             `lattice sign` and start hosts with --trust ISSUER to run only yours"
+        );
+    } else {
+        tracing::info!(issuers = ?args.trust, "running only modules signed by trusted issuers");
     }
     if embedding {
         options = options.label(NATS_LABEL, "embedded");

@@ -55,6 +55,9 @@ pub trait Shared {
     /// Adds one to the decimal number at `key`, by compare-and-set,
     /// retrying on conflict: the new number.
     fn increment(&self, key: String) -> Result<u64, Failure>;
+    /// Publishes an empty event on `subject` (not a kv operation: for the
+    /// tests of what a signed module may publish).
+    fn publish(&self, subject: String) -> Result<(), Failure>;
 }
 
 /// No state of its own: everything is in the bucket.
@@ -113,6 +116,10 @@ impl Shared for SharedActor {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    fn publish(&self, subject: String) -> Result<(), Failure> {
+        Ok(lattice_actor::publish(&subject, &[])?)
     }
 }
 
