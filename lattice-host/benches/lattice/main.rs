@@ -43,6 +43,7 @@ mod hibernate;
 mod keyed;
 mod measure;
 mod profile;
+mod signed;
 mod transport;
 
 /// What the sections share: the server, the echo host and a client of it,
@@ -166,6 +167,9 @@ async fn run() {
     }
     if section("keyed") {
         keyed::keyed(&echo_module, &mut table).await;
+    }
+    if section("signed") {
+        signed::signed(&echo_module, &relay_module, &counter_module, &mut table).await;
     }
     // 100,000 instances: only when asked for by name, as it needs
     // `sysctl -w vm.max_map_count=610000` (the pools have 16 slots to
