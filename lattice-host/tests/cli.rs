@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde_json::Value;
 use support::nats::{NatsServer, free_port};
 
@@ -848,6 +849,7 @@ fn lattice_new_makes_a_project_that_runs_as_generated() {
     let url = format!("nats://127.0.0.1:{port}");
     let out = Command::new(&cargo)
         .args(["run", "--quiet", "-p", "shop-client", "--", &url])
+        .env("LATTICE_NATS_NKEY", h.join("credentials/caller.nk"))
         .current_dir(&project)
         .output()
         .unwrap();
@@ -955,5 +957,104 @@ fn signed_modules_from_new_keys_to_a_trusting_host() {
     let err = json_error(h, &with(&["update", "echo", tampered]));
     assert_eq!(err["kind"], "unauthorized", "{err}");
     json(h, &with(&["down"]));
+    assert!(up.wait());
+}
+
+/// The attacks of an anonymous client and of a mere caller against the
+/// default `lattice up`, each refused; the CLI (an operator) and hosts log
+/// in by themselves.
+#[test]
+fn the_default_lattice_up_is_closed_to_strangers() {
+    let echo = support::wasm("example-echo-actor");
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let port = free_port().to_string();
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut up = Up::spawn(h, &["--host-id", "a", "--nats-port", &port]);
+    assert_eq!(up.event()["event"], "up");
+    // The CLI logs in as an operator by itself.
+    json(h, &["start", "echo", echo.to_str().unwrap()]);
+    let caller = h.join("credentials/caller.nk");
+    let mode = std::fs::metadata(&caller).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let caller_seed = std::fs::read_to_string(&caller).unwrap().trim().to_owned();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // Anonymous: no connection at all.
+        let anonymous = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(2))
+            .connect(&url);
+        let anonymous = tokio::time::timeout(Duration::from_secs(5), anonymous)
+            .await
+            .expect("refused at once");
+        let refused = anonymous.expect_err("an anonymous client connected");
+        assert_eq!(
+            refused.kind(),
+            async_nats::ConnectErrorKind::AuthorizationViolation,
+            "{refused}"
+        );
+
+        // A caller calls...
+        let nats = async_nats::ConnectOptions::new()
+            .nkey(caller_seed.clone())
+            .connect(&url)
+            .await
+            .unwrap();
+        let echo = example_echo_contract::EchoClient::new(nats.clone(), "default", "echo")
+            .unwrap()
+            .with_timeout(Duration::from_secs(2));
+        assert_eq!(echo.echo("hi".into()).await.unwrap(), "hi");
+        // ...but cannot join the actor's queue group to answer (or read)
+        // its calls: its subscription gets nothing, every call is the host's.
+        let mut thief = nats
+            .queue_subscribe("lattice.default.rpc.echo.>", "echo".to_owned())
+            .await
+            .unwrap();
+        for i in 0..20 {
+            assert_eq!(
+                echo.echo(format!("call {i}")).await.unwrap(),
+                format!("call {i}")
+            );
+        }
+        let stolen = tokio::time::timeout(Duration::from_millis(300), thief.next()).await;
+        assert!(
+            !matches!(stolen, Ok(Some(_))),
+            "a caller read a call: {stolen:?}"
+        );
+        // ...and cannot stop a host, nor start an actor.
+        let control = lattice_host::control::ControlClient::new(nats.clone(), "default")
+            .unwrap()
+            .wait(Duration::from_millis(500));
+        assert!(control.stop_host("a").await.is_err());
+    });
+    // The host still runs, with its actor; the CLI as a caller is refused too.
+    let hosts = json(h, &["get", "hosts"]);
+    assert_eq!(hosts[0]["host"], "a");
+    let started = std::time::Instant::now();
+    let refused = json_error(
+        h,
+        &["stop", "echo", "--nats-nkey", caller.to_str().unwrap()],
+    );
+    assert_eq!(refused["kind"], "unauthorized", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("Permissions Violation"),
+        "{refused}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused at once"
+    );
+    assert_eq!(
+        json(h, &["get", "inventory"])[0]["actors"][0]["name"],
+        "echo"
+    );
+    json(h, &["down"]);
     assert!(up.wait());
 }

@@ -3,7 +3,9 @@
 //!
 //! Bring up a lattice and start the example actors (`./.ci/demo` does all of
 //! it), then: `cargo run -p example-client -- [NATS_URL] [LATTICE]`
-//! (defaults: `$LATTICE_NATS_URL` or nats://127.0.0.1:4222, and `default`).
+//! (defaults: `$LATTICE_NATS_URL` or nats://127.0.0.1:4222, and `default`),
+//! with `LATTICE_NATS_NKEY` naming a seed file (or holding a seed) when the
+//! server requires one, as `lattice up`'s does.
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +25,14 @@ async fn main() -> anyhow::Result<()> {
     let lattice = args.next().unwrap_or_else(|| "default".into());
 
     // ANCHOR: connect
-    let nats = async_nats::connect(&url).await?;
+    // The local nats-server of `lattice up` requires credentials: the
+    // caller's nkey seed, $LATTICE_HOME/credentials/caller.nk.
+    let mut options = async_nats::ConnectOptions::new();
+    if let Ok(seed) = std::env::var("LATTICE_NATS_NKEY") {
+        let seed = std::fs::read_to_string(&seed).unwrap_or(seed);
+        options = options.nkey(seed.trim().to_owned());
+    }
+    let nats = options.connect(&url).await?;
     let echo = EchoClient::new(nats.clone(), &lattice, "echo")?;
     // The counter is keyed: this client calls the counter of key `alice`.
     let counter = CounterClient::keyed(nats.clone(), &lattice, "counter", "alice")?;

@@ -107,17 +107,42 @@ impl NatsArgs {
         }
     }
 
-    /// Connects to `url` with the login options given.
+    /// Connects to `url` with the login options given, as an operator.
     pub(crate) async fn connect(
         &self,
         url: &str,
         name: &str,
     ) -> anyhow::Result<async_nats::Client> {
+        self.connect_as(url, name, crate::local::Role::Operator)
+            .await
+    }
+
+    /// Connects to `url` with the login options given; with none, to the
+    /// local server of `lattice up`, with `role`'s credentials.
+    pub(crate) async fn connect_as(
+        &self,
+        url: &str,
+        name: &str,
+        role: crate::local::Role,
+    ) -> anyhow::Result<async_nats::Client> {
         let mut options = async_nats::ConnectOptions::new()
             .name(name)
             .connection_timeout(self.connect_timeout)
             .reconnect_delay_callback(reconnect_delay)
-            .event_callback(|event| async move { log_event(&event) });
+            .event_callback(move |event| async move {
+                log_event(&event);
+                // A command the server's permissions refuse fails at once,
+                // rather than when its request times out; a host goes on.
+                if role != crate::local::Role::Host
+                    && let async_nats::Event::ServerError(e) = &event
+                {
+                    let text = e.to_string();
+                    if text.to_lowercase().contains("permissions violation") {
+                        let _ = DENIED.set(text);
+                        DENIED_NOW.notify_one();
+                    }
+                }
+            });
         if let (Some(user), Some(password)) = (&self.user, &self.password) {
             options = options.user_and_password(user.clone(), password.clone());
         }
@@ -134,6 +159,19 @@ impl NatsArgs {
                 nkey.clone()
             };
             options = options.nkey(seed);
+        }
+        let given = self.user.is_some()
+            || self.token.is_some()
+            || self.nkey.is_some()
+            || self.creds.is_some();
+        if !given && let Some(seed_file) = crate::local::credentials_for(url, role) {
+            let seed = std::fs::read_to_string(&seed_file).with_context(|| {
+                format!(
+                    "the local nats-server requires the lattice's credentials; cannot read {}",
+                    seed_file.display()
+                )
+            })?;
+            options = options.nkey(seed.trim().to_owned());
         }
         if let Some(creds) = &self.creds {
             options = options
@@ -172,6 +210,30 @@ impl NatsArgs {
             };
             anyhow::anyhow!("cannot connect to NATS at {url}: {e}\nhint: {hint}")
         })
+    }
+}
+
+/// The first permissions violation the server reported to a command.
+static DENIED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+static DENIED_NOW: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Resolves when the server refused something a command did (a publish
+/// or subscription its permissions do not allow): `unauthorized`, saying
+/// what and why.
+pub(crate) async fn denied() -> lattice::Error {
+    loop {
+        let notified = DENIED_NOW.notified();
+        if let Some(text) = DENIED.get() {
+            return lattice::Error::new(
+                lattice::ErrorKind::Unauthorized,
+                format!(
+                    "the NATS server refused it: {text}; the credentials used may not do this \
+                     (on `lattice up`'s server, control needs the operator's: see the book's \
+                     Security chapter)"
+                ),
+            );
+        }
+        notified.await;
     }
 }
 

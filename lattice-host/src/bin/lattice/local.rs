@@ -33,6 +33,100 @@ pub(crate) struct LocalServer {
     pub(crate) url: String,
     pub(crate) pid: u32,
     pub(crate) port: u16,
+    /// Whether it requires the lattice's credentials (see [`Role`]); a
+    /// server started with `--anonymous` does not.
+    #[serde(default)]
+    pub(crate) auth: bool,
+}
+
+/// Who connects to the local server: each role is an nkeys user whose
+/// seed `lattice up` writes to `$LATTICE_HOME/credentials/ROLE.nk` the
+/// first time, with the permissions of [`Role::permissions`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Hosts: everything, including serving actors' calls.
+    Host,
+    /// Operators (the CLI): control requests, deployments, calls, watching;
+    /// never serving an actor's calls nor reading other clients' calls.
+    Operator,
+    /// Callers (clients): calls, and the control plane's read-only
+    /// requests (to describe an actor); nothing else.
+    Caller,
+}
+
+impl Role {
+    pub(crate) const ALL: [Role; 3] = [Role::Host, Role::Operator, Role::Caller];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Role::Host => "host",
+            Role::Operator => "operator",
+            Role::Caller => "caller",
+        }
+    }
+
+    /// Its seed file.
+    pub(crate) fn seed_file(self) -> PathBuf {
+        home()
+            .join("credentials")
+            .join(format!("{}.nk", self.name()))
+    }
+
+    /// Its permissions in the server's configuration: `None` for all.
+    /// Subjects are those of the book's "Subjects and permissions" table.
+    fn permissions(self) -> Option<&'static str> {
+        match self {
+            Role::Host => None,
+            Role::Operator => Some(
+                r#"{ publish: { allow: [">"] }, subscribe: { allow: ["_INBOX.>", "lattice.*.evt.>", "lattice.*.pub.>"] } }"#,
+            ),
+            Role::Caller => Some(
+                r#"{ publish: { allow: ["lattice.*.rpc.>", "lattice.*.ctl.ping", "lattice.*.ctl.inventory", "lattice.*.ctl.describe", "lattice.*.ctl.deployments", "$SRV.>"] }, subscribe: { allow: ["_INBOX.>"] } }"#,
+            ),
+        }
+    }
+}
+
+/// The public keys of the roles' users, making any seed that is missing
+/// (readable by its owner only).
+fn ensure_credentials() -> anyhow::Result<Vec<(Role, String)>> {
+    let dir = home().join("credentials");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    #[cfg(unix)]
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .with_context(|| format!("cannot restrict {}", dir.display()))?;
+    let mut users = Vec::new();
+    for role in Role::ALL {
+        let path = role.seed_file();
+        let key = match std::fs::read_to_string(&path) {
+            Ok(seed) => nkeys::KeyPair::from_seed(seed.trim())
+                .with_context(|| format!("{} holds no nkey seed", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = nkeys::KeyPair::new_user();
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options
+                    .open(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                std::io::Write::write_all(&mut file, format!("{}\n", key.seed()?).as_bytes())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                key
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        users.push((role, key.public_key()));
+    }
+    Ok(users)
+}
+
+/// The seed file `role` logs in to the local server at `url` with: when
+/// that server runs and requires credentials.
+pub(crate) fn credentials_for(url: &str, role: Role) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(state_file()).ok()?;
+    let local: LocalServer = serde_json::from_str(&text).ok()?;
+    (local.auth && local.url == url).then(|| role.seed_file())
 }
 
 /// The local server another `lattice up` runs, if its process is alive and
@@ -63,10 +157,16 @@ impl Embedded {
     pub(crate) async fn start(
         port: Option<u16>,
         max_payload: Option<u32>,
+        anonymous: bool,
     ) -> anyhow::Result<Embedded> {
         let home = home();
         std::fs::create_dir_all(&home)
             .with_context(|| format!("cannot create {}", home.display()))?;
+        let users = if anonymous {
+            None
+        } else {
+            Some(ensure_credentials()?)
+        };
         let port = match port {
             Some(port) => port,
             None if TcpListener::bind((Ipv4Addr::LOCALHOST, 4222)).is_ok() => 4222,
@@ -100,7 +200,7 @@ impl Embedded {
         // Settings of the configuration file only; the flags below
         // override the rest of it.
         let config = home.join("nats-server.conf");
-        std::fs::write(&config, server_config(max_payload))
+        std::fs::write(&config, server_config(max_payload, users.as_deref()))
             .with_context(|| format!("cannot write {}", config.display()))?;
         command.arg("--config").arg(&config);
         let mut child = command
@@ -153,6 +253,7 @@ impl Embedded {
             url: url.clone(),
             pid,
             port,
+            auth: users.is_some(),
         };
         std::fs::write(state_file(), serde_json::to_vec_pretty(&state)?)
             .with_context(|| format!("cannot write {}", state_file().display()))?;
@@ -181,18 +282,32 @@ impl Embedded {
     }
 }
 
-/// The embedded server's configuration file: its ping settings, and
-/// `max_payload` when given.
+/// The embedded server's configuration file: its ping settings,
+/// `max_payload` when given, and the roles' users with their permissions.
 ///
 /// A client that answers none of [`PING_MAX`] pings sent [`PING_INTERVAL`]
 /// apart is dropped, its subscriptions with it: a host that hangs (SIGSTOP,
 /// a stalled machine) keeps its TCP connection open, and without this the
 /// server would go on routing it calls for minutes, until it counted it a
 /// slow consumer.
-fn server_config(max_payload: Option<u32>) -> String {
+fn server_config(max_payload: Option<u32>, users: Option<&[(Role, String)]>) -> String {
     let mut config = format!("ping_interval: \"{PING_INTERVAL}\"\nping_max: {PING_MAX}\n");
     if let Some(bytes) = max_payload {
         config.push_str(&format!("max_payload: {bytes}\n"));
+    }
+    // Only the roles' users may connect: an anonymous client gets nothing.
+    if let Some(users) = users {
+        config.push_str("authorization {\n  users = [\n");
+        for (role, key) in users {
+            match role.permissions() {
+                None => config.push_str(&format!("    {{ nkey: \"{key}\" }}  # {}\n", role.name())),
+                Some(permissions) => config.push_str(&format!(
+                    "    {{ nkey: \"{key}\", permissions: {permissions} }}  # {}\n",
+                    role.name()
+                )),
+            }
+        }
+        config.push_str("  ]\n}\n");
     }
     config
 }

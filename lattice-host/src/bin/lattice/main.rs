@@ -94,7 +94,13 @@ fn main() -> ExitCode {
         }
     };
     let output = cli.output;
-    match runtime.block_on(run(cli)) {
+    let command = async {
+        tokio::select! {
+            result = run(cli) => result,
+            denied = connect::denied() => Err(denied.into()),
+        }
+    };
+    match runtime.block_on(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             output::error(output, &e);

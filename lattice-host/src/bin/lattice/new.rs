@@ -298,7 +298,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
     let lattice = args.next().unwrap_or_else(|| "default".into());
     // The async-nats the generated client takes, re-exported by `lattice`.
-    let nats = lattice::async_nats::connect(&url).await?;
+    // `lattice up`'s nats-server requires credentials: the caller's nkey
+    // seed, in $LATTICE_HOME/credentials/caller.nk, named by LATTICE_NATS_NKEY.
+    let mut options = lattice::async_nats::ConnectOptions::new();
+    if let Ok(seed) = std::env::var("LATTICE_NATS_NKEY") {
+        let seed = std::fs::read_to_string(&seed).unwrap_or(seed);
+        options = options.nkey(seed.trim().to_owned());
+    }
+    let nats = options.connect(&url).await?;
     let client = @CAMEL@Client::new(nats, &lattice, "@NAME@")?;
     println!("{}", client.greet("native Rust".into()).await?);
     Ok(())

@@ -65,6 +65,12 @@ pub(crate) struct UpArgs {
         value_delimiter = ','
     )]
     trust: Vec<String>,
+    /// Start the local nats-server (when no NATS URL is given) without
+    /// credentials: any client that reaches it (it listens on loopback) may
+    /// do anything, call, start, stop, read calls. For tools that cannot
+    /// log in. By default it requires the lattice's credentials.
+    #[arg(long)]
+    anonymous: bool,
     /// Port of the local nats-server started when no NATS URL is given.
     /// Default: 4222, or a free port if that is taken.
     #[arg(long)]
@@ -105,6 +111,16 @@ pub(crate) async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<()> {
         None
     };
     let embedding = ctx.nats.url.is_none() && running.is_none();
+    if args.anonymous && !embedding {
+        anyhow::bail!(
+            "--anonymous sets the nats-server `lattice up` starts, and this host starts none: \
+             it joins {}",
+            ctx.nats
+                .url
+                .as_deref()
+                .unwrap_or("the local nats-server of another `lattice up`")
+        );
+    }
     if args.nats_max_payload.is_some() && !embedding {
         anyhow::bail!(
             "--nats-max-payload sets the nats-server `lattice up` starts, and this host starts \
@@ -132,7 +148,19 @@ pub(crate) async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<()> {
             running.url
         }
         (None, None) => {
-            let server = Embedded::start(args.nats_port, args.nats_max_payload).await?;
+            let server =
+                Embedded::start(args.nats_port, args.nats_max_payload, args.anonymous).await?;
+            if args.anonymous {
+                tracing::warn!(
+                    "the local nats-server takes anonymous clients (--anonymous): whoever reaches \
+                     it controls the lattice"
+                );
+            } else {
+                tracing::info!(
+                    credentials = %local::Role::Operator.seed_file().with_file_name("").display(),
+                    "the local nats-server requires the lattice's credentials (host, operator, caller)"
+                );
+            }
             tracing::info!(url = %server.url, home = %local::home().display(), "started a local nats-server with JetStream");
             let url = server.url.clone();
             embedded = Some(server);
@@ -190,7 +218,11 @@ fn new_host(ctx: &Context, args: &UpArgs, embedding: bool) -> anyhow::Result<Hos
 async fn serve(ctx: &Context, host: &Host, url: &str) -> anyhow::Result<()> {
     let nats = ctx
         .nats
-        .connect(url, &format!("lattice host {}", host.id()))
+        .connect_as(
+            url,
+            &format!("lattice host {}", host.id()),
+            local::Role::Host,
+        )
         .await?;
     host.join(nats.clone()).await?;
     match ctx.output {
