@@ -464,54 +464,74 @@ fn refused_then_joins(h: &Path, url: &str, login: &[&str], what: &str) -> String
     String::from_utf8_lossy(&out.stderr).to_lowercase()
 }
 
+/// A CA and the certificates it signed, as PEM files in a directory: one
+/// for a server on 127.0.0.1 (and localhost), one for a client.
+struct Certs {
+    _dir: tempfile::TempDir,
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    client_cert: String,
+    client_key: String,
+}
+
+impl Certs {
+    fn new() -> Certs {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, pem: String| -> String {
+            let path = dir.path().join(name);
+            std::fs::write(&path, pem).unwrap();
+            path.to_str().unwrap().to_owned()
+        };
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let signed = |names: Vec<String>| {
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(names)
+                .unwrap()
+                .signed_by(&key, &ca, &ca_key)
+                .unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let (server_cert, server_key) = signed(vec!["127.0.0.1".into(), "localhost".into()]);
+        let (client_cert, client_key) = signed(vec!["client".into()]);
+        Certs {
+            ca: write("ca.pem", ca.pem()),
+            server_cert: write("server.pem", server_cert),
+            server_key: write("server-key.pem", server_key),
+            client_cert: write("client.pem", client_cert),
+            client_key: write("client-key.pem", client_key),
+            _dir: dir,
+        }
+    }
+}
+
 #[test]
 fn the_cli_speaks_tls_and_mutual_tls() {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, pem: String| -> String {
-        let path = dir.path().join(name);
-        std::fs::write(&path, pem).unwrap();
-        path.to_str().unwrap().to_owned()
-    };
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let signed = |names: Vec<String>| {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &ca, &ca_key)
-            .unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server_cert, server_key) = signed(vec!["127.0.0.1".into(), "localhost".into()]);
-    let (client_cert, client_key) = signed(vec!["client".into()]);
-    let ca_file = write("ca.pem", ca.pem());
-    let server_cert = write("server.pem", server_cert);
-    let server_key = write("server-key.pem", server_key);
-    let client_cert = write("client.pem", client_cert);
-    let client_key = write("client-key.pem", client_key);
-
+    let certs = Certs::new();
     for (what, verify, login) in [
-        ("TLS", "", vec!["--tls-ca", ca_file.as_str()]),
+        ("TLS", "", vec!["--tls-ca", certs.ca.as_str()]),
         (
             "mutual TLS",
             "verify: true",
             vec![
                 "--tls-ca",
-                ca_file.as_str(),
+                certs.ca.as_str(),
                 "--tls-cert",
-                client_cert.as_str(),
+                certs.client_cert.as_str(),
                 "--tls-key",
-                client_key.as_str(),
+                certs.client_key.as_str(),
             ],
         ),
     ] {
         let server = NatsServer::with_config(|port| {
             format!(
-                "listen: 127.0.0.1:{port}\ntls {{\n cert_file: {server_cert:?}\n \
-                 key_file: {server_key:?}\n ca_file: {ca_file:?}\n {verify}\n}}\n"
+                "listen: 127.0.0.1:{port}\ntls {{\n cert_file: {:?}\n key_file: {:?}\n \
+                 ca_file: {:?}\n {verify}\n}}\n",
+                certs.server_cert, certs.server_key, certs.ca
             )
         });
         let home = tempfile::tempdir().unwrap();
@@ -520,6 +540,122 @@ fn the_cli_speaks_tls_and_mutual_tls() {
         // to pass.
         let stderr = refused_then_joins(home.path(), &server.url(), &login, what);
         assert!(stderr.contains("--tls-ca"), "{what}: {stderr}");
+    }
+}
+
+/// `lattice up` serves its nats-server over TLS, then mutual TLS; the CLI
+/// on the machine speaks it without options, a client without TLS (or,
+/// for mutual TLS, without a certificate) gets nothing, and TLS does not
+/// stand in for the lattice's credentials.
+#[test]
+fn lattice_up_serves_tls_and_mutual_tls() {
+    let certs = Certs::new();
+    let echo = support::wasm("example-echo-actor");
+    for mutual in [false, true] {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let port = free_port();
+        let port_arg = port.to_string();
+        let mut args = vec![
+            "--host-id",
+            "a",
+            "--nats-port",
+            &port_arg,
+            "--nats-tls-cert",
+            &certs.server_cert,
+            "--nats-tls-key",
+            &certs.server_key,
+            "--tls-ca",
+            &certs.ca,
+        ];
+        if mutual {
+            args.extend([
+                "--nats-tls-client-ca",
+                &certs.ca,
+                "--tls-cert",
+                &certs.client_cert,
+                "--tls-key",
+                &certs.client_key,
+            ]);
+        }
+        let mut up = Up::spawn(h, &args);
+        assert_eq!(up.event()["event"], "up", "mutual: {mutual}");
+        let state: Value =
+            serde_json::from_slice(&std::fs::read(h.join("nats-server.json")).unwrap()).unwrap();
+        let url = format!("tls://127.0.0.1:{port}");
+        assert_eq!(state["url"], url.as_str());
+        // The CLI on this machine: TLS, its certificate and the operator's
+        // credentials as `lattice up` left them, no options.
+        json(h, &["start", "echo", echo.to_str().unwrap()]);
+        let reply = json(h, &["call", "echo", "echo.echo", r#"{"text": "over TLS"}"#]);
+        assert_eq!(reply, "over TLS", "mutual: {mutual}");
+
+        // In plain text: the server says TLS is required, and closes the
+        // connection of a client that speaks without it.
+        let mut plain = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        plain
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut reader = BufReader::new(plain.try_clone().unwrap());
+        let mut info = String::new();
+        reader.read_line(&mut info).unwrap();
+        assert!(info.contains(r#""tls_required":true"#), "{info}");
+        std::io::Write::write_all(&mut plain, b"CONNECT {\"verbose\":false}\r\nPING\r\n").unwrap();
+        let mut answer = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut answer).expect("closed within 5 s");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            !answer.contains("PONG"),
+            "a plain-text client was served: {answer}"
+        );
+
+        let caller = std::fs::read_to_string(h.join("credentials/caller.nk"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let tls = |client_cert: bool| {
+            let mut options = async_nats::ConnectOptions::new()
+                .connection_timeout(Duration::from_secs(2))
+                .add_root_certificates(certs.ca.clone().into())
+                .require_tls(true);
+            if client_cert {
+                options = options.add_client_certificate(
+                    certs.client_cert.clone().into(),
+                    certs.client_key.clone().into(),
+                );
+            }
+            options
+        };
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let connect = |options: async_nats::ConnectOptions| {
+                let url = url.clone();
+                async move {
+                    tokio::time::timeout(Duration::from_secs(10), options.connect(url))
+                        .await
+                        .expect("answered within 10 s")
+                }
+            };
+            // TLS without the lattice's credentials: refused.
+            let refused = connect(tls(mutual)).await.expect_err("no credentials");
+            assert_eq!(
+                refused.kind(),
+                async_nats::ConnectErrorKind::AuthorizationViolation,
+                "{refused}"
+            );
+            if mutual {
+                // The credentials without a client certificate: refused.
+                assert!(connect(tls(false).nkey(caller.clone())).await.is_err());
+            }
+            // With both: a caller calls.
+            let nats = connect(tls(mutual).nkey(caller.clone())).await.unwrap();
+            let echo = example_echo_contract::EchoClient::new(nats, "default", "echo")
+                .unwrap()
+                .with_timeout(Duration::from_secs(5));
+            assert_eq!(echo.echo("hi".into()).await.unwrap(), "hi");
+        });
+        json(h, &["down"]);
+        assert!(up.wait(), "mutual: {mutual}");
     }
 }
 
@@ -569,11 +705,29 @@ fn a_killed_lattice_up_takes_its_nats_server_with_it() {
 fn lattice_up_checks_its_arguments_before_starting_anything() {
     let home = tempfile::tempdir().unwrap();
     let port = free_port().to_string();
+    let pem = home.path().join("some.pem");
+    std::fs::write(&pem, "not read before the server starts").unwrap();
+    let file = pem.to_str().unwrap();
     for bad in [
         &["--host-id", "BadName"][..],
         &["--label", "Bad Key=v"],
         &["--module-dir", "/no/such/dir"],
         &["--max-inflight", "0"],
+        &[
+            "--nats-tls-cert",
+            "/no/such.pem",
+            "--nats-tls-key",
+            "/no/such.pem",
+        ],
+        // Mutual TLS, and no certificate for the host itself.
+        &[
+            "--nats-tls-cert",
+            file,
+            "--nats-tls-key",
+            file,
+            "--nats-tls-client-ca",
+            file,
+        ],
     ] {
         let mut up = Command::new(LATTICE)
             .args(["up", "--nats-port", &port])
@@ -966,6 +1120,7 @@ fn signed_modules_from_new_keys_to_a_trusting_host() {
 #[test]
 fn the_default_lattice_up_is_closed_to_strangers() {
     let echo = support::wasm("example-echo-actor");
+    let echo_module = echo.clone();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let port = free_port().to_string();
@@ -1028,8 +1183,31 @@ fn the_default_lattice_up_is_closed_to_strangers() {
         // ...and cannot stop a host, nor start an actor.
         let control = lattice_host::control::ControlClient::new(nats.clone(), "default")
             .unwrap()
-            .wait(Duration::from_millis(500));
+            .wait(Duration::from_millis(500))
+            // The server drops what a caller may not send: no answer comes.
+            .timeout(Duration::from_secs(2));
         assert!(control.stop_host("a").await.is_err());
+        let module = lattice_host::control::encode_module(&std::fs::read(&echo_module).unwrap());
+        let start: lattice_host::control::StartRequest =
+            serde_json::from_value(serde_json::json!({ "name": "mine", "module": module }))
+                .unwrap();
+        assert!(control.start("a", &start).await.is_err());
+        let update: lattice_host::control::UpdateRequest =
+            serde_json::from_value(serde_json::json!({ "name": "echo", "module": module }))
+                .unwrap();
+        assert!(control.update("a", &update).await.is_err());
+        // Nor reach JetStream: keyed state, deployments, modules.
+        let js = async_nats::jetstream::new(nats.clone());
+        // (The server drops the request: no answer, or an error.)
+        let state = tokio::time::timeout(
+            Duration::from_secs(2),
+            js.get_key_value("lattice-default-deployments"),
+        )
+        .await;
+        assert!(
+            !matches!(state, Ok(Ok(_))),
+            "a caller opened the deployments bucket"
+        );
     });
     // The host still runs, with its actor; the CLI as a caller is refused too.
     let hosts = json(h, &["get", "hosts"]);
@@ -1051,10 +1229,11 @@ fn the_default_lattice_up_is_closed_to_strangers() {
         started.elapsed() < Duration::from_secs(5),
         "refused at once"
     );
-    assert_eq!(
-        json(h, &["get", "inventory"])[0]["actors"][0]["name"],
-        "echo"
-    );
+    // Nothing changed: one actor, echo, as started.
+    let inventory = json(h, &["get", "inventory"]);
+    let actors = inventory[0]["actors"].as_array().unwrap();
+    assert_eq!(actors.len(), 1, "{inventory}");
+    assert_eq!(actors[0]["name"], "echo");
     json(h, &["down"]);
     assert!(up.wait());
 }

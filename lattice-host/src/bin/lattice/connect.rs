@@ -107,6 +107,15 @@ impl NatsArgs {
         }
     }
 
+    /// The TLS options given.
+    pub(crate) fn client_tls(&self) -> crate::local::ClientTls {
+        crate::local::ClientTls {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+        }
+    }
+
     /// Connects to `url` with the login options given, as an operator.
     pub(crate) async fn connect(
         &self,
@@ -160,17 +169,22 @@ impl NatsArgs {
             };
             options = options.nkey(seed);
         }
+        // With no login or TLS options, the local server of `lattice up`
+        // is logged in to as its state file says.
+        let local = crate::local::server_at(url);
         let given = self.user.is_some()
             || self.token.is_some()
             || self.nkey.is_some()
             || self.creds.is_some();
-        if !given && let Some(seed_file) = crate::local::credentials_for(url, role) {
+        if !given && let Some(local) = local.as_ref().filter(|l| l.auth) {
+            let seed_file = role.seed_file();
             let seed = std::fs::read_to_string(&seed_file).with_context(|| {
                 format!(
                     "the local nats-server requires the lattice's credentials; cannot read {}",
                     seed_file.display()
                 )
             })?;
+            tracing::debug!(url = %local.url, role = role.name(), "logging in with the lattice's credentials");
             options = options.nkey(seed.trim().to_owned());
         }
         if let Some(creds) = &self.creds {
@@ -179,13 +193,18 @@ impl NatsArgs {
                 .await
                 .with_context(|| format!("cannot read the credentials file {}", creds.display()))?;
         }
-        if let Some(ca) = &self.tls_ca {
-            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        let mut tls = self.client_tls();
+        if tls.ca.is_none()
+            && tls.cert.is_none()
+            && let Some(local) = local.and_then(|l| l.tls)
+        {
+            tls = local;
         }
-        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
-            options = options
-                .add_client_certificate(cert.clone(), key.clone())
-                .require_tls(true);
+        if let Some(ca) = tls.ca {
+            options = options.add_root_certificates(ca).require_tls(true);
+        }
+        if let (Some(cert), Some(key)) = (tls.cert, tls.key) {
+            options = options.add_client_certificate(cert, key).require_tls(true);
         }
         let servers = servers(url)?;
         options.connect(servers.as_slice()).await.map_err(|e| {

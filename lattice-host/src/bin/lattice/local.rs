@@ -3,8 +3,8 @@
 //! in a state file there so that other commands (and other `lattice up`s)
 //! find it.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -37,6 +37,179 @@ pub(crate) struct LocalServer {
     /// server started with `--anonymous` does not.
     #[serde(default)]
     pub(crate) auth: bool,
+    /// The address local clients reach it at; absent in state files of
+    /// servers that listened on loopback only.
+    #[serde(default)]
+    pub(crate) address: Option<SocketAddr>,
+    /// How local clients speak TLS to it, when it serves TLS: what the
+    /// `lattice up` that started it was given.
+    #[serde(default)]
+    pub(crate) tls: Option<ClientTls>,
+}
+
+/// A client's TLS settings: the CA it verifies the server with (else the
+/// system's roots) and its own certificate for mutual TLS.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct ClientTls {
+    pub(crate) ca: Option<PathBuf>,
+    pub(crate) cert: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
+}
+
+/// The settings of the local nats-server `lattice up` starts when given no
+/// NATS URL.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Local nats-server (started when no NATS URL is given)")]
+pub(crate) struct ServerArgs {
+    /// Its port. Default: 4222, or a free port if that is taken.
+    #[arg(long, value_name = "PORT")]
+    nats_port: Option<u16>,
+    /// The address it listens on. Default: 127.0.0.1, this machine only.
+    /// Another address (0.0.0.0 for all) lets hosts and clients of other
+    /// machines join, with the lattice's credentials; serve TLS too
+    /// (--nats-tls-cert) so that nobody on the way reads the calls.
+    #[arg(long, value_name = "ADDR")]
+    nats_listen: Option<IpAddr>,
+    /// The largest message, in bytes, it takes (its `max_payload`;
+    /// nats-server's default is 1 MiB, its limit 64 MiB). Arguments,
+    /// replies and modules sent in a request must fit.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..=64 << 20))]
+    nats_max_payload: Option<u32>,
+    /// Serve TLS with this certificate (PEM, with --nats-tls-key): every
+    /// client must speak TLS. Clients verify it with --tls-ca (the CA that
+    /// signed it), else with the system's roots; this host and the CLI on
+    /// this machine use the --tls-* options given here.
+    #[arg(long, value_name = "FILE", requires = "nats_tls_key")]
+    nats_tls_cert: Option<PathBuf>,
+    /// The private key of --nats-tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "nats_tls_cert")]
+    nats_tls_key: Option<PathBuf>,
+    /// Mutual TLS: refuse every client without a certificate signed by
+    /// this CA (PEM). This host needs one too: --tls-cert and --tls-key.
+    #[arg(long, value_name = "FILE", requires = "nats_tls_cert")]
+    nats_tls_client_ca: Option<PathBuf>,
+    /// Take anonymous clients: any client that reaches the server may do
+    /// anything (call, start, stop, read calls). For tools that cannot log
+    /// in, on loopback only. By default it requires the lattice's
+    /// credentials.
+    #[arg(long)]
+    anonymous: bool,
+}
+
+impl ServerArgs {
+    /// The flags given: each sets the server `lattice up` starts.
+    pub(crate) fn given(&self) -> Vec<&'static str> {
+        [
+            (self.nats_port.is_some(), "--nats-port"),
+            (self.nats_listen.is_some(), "--nats-listen"),
+            (self.nats_max_payload.is_some(), "--nats-max-payload"),
+            (self.nats_tls_cert.is_some(), "--nats-tls-cert"),
+            (self.nats_tls_client_ca.is_some(), "--nats-tls-client-ca"),
+            (self.anonymous, "--anonymous"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect()
+    }
+
+    /// The server to start, its files found and its options consistent;
+    /// `client` is how this host speaks TLS (it is the server's first
+    /// client).
+    pub(crate) fn check(&self, client: &ClientTls) -> anyhow::Result<Server> {
+        let listen = self.nats_listen.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let file = |flag: &str, path: &Path| {
+            std::fs::canonicalize(path)
+                .and_then(|p| std::fs::File::open(&p).map(|_| p))
+                .with_context(|| format!("cannot read {flag} {}", path.display()))
+        };
+        let tls = match (&self.nats_tls_cert, &self.nats_tls_key) {
+            (Some(cert), Some(key)) => Some(ServerTls {
+                cert: file("--nats-tls-cert", cert)?,
+                key: file("--nats-tls-key", key)?,
+                client_ca: self
+                    .nats_tls_client_ca
+                    .as_deref()
+                    .map(|ca| file("--nats-tls-client-ca", ca))
+                    .transpose()?,
+            }),
+            _ => None,
+        };
+        if tls.as_ref().is_some_and(|t| t.client_ca.is_some()) && client.cert.is_none() {
+            bail!(
+                "with --nats-tls-client-ca the server asks every client for a certificate, this \
+                 host's too: give --tls-cert and --tls-key (a certificate that CA signed)"
+            );
+        }
+        if self.anonymous && !listen.is_loopback() {
+            bail!(
+                "--anonymous with --nats-listen {listen} would give the lattice to anyone who \
+                 reaches this machine: drop one of them"
+            );
+        }
+        let absolute =
+            |path: &Option<PathBuf>, flag: &str| path.as_deref().map(|p| file(flag, p)).transpose();
+        Ok(Server {
+            port: self.nats_port,
+            listen,
+            max_payload: self.nats_max_payload,
+            anonymous: self.anonymous,
+            tls,
+            client: ClientTls {
+                ca: absolute(&client.ca, "--tls-ca")?,
+                cert: absolute(&client.cert, "--tls-cert")?,
+                key: absolute(&client.key, "--tls-key")?,
+            },
+        })
+    }
+}
+
+/// A local nats-server to start, as [`ServerArgs::check`] found it.
+#[derive(Debug, Clone)]
+pub(crate) struct Server {
+    port: Option<u16>,
+    listen: IpAddr,
+    max_payload: Option<u32>,
+    anonymous: bool,
+    tls: Option<ServerTls>,
+    /// How the local clients speak TLS to it.
+    client: ClientTls,
+}
+
+#[derive(Debug, Clone)]
+struct ServerTls {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: Option<PathBuf>,
+}
+
+impl Server {
+    /// Logs how clients reach and log in to it.
+    pub(crate) fn say(&self) {
+        if self.anonymous {
+            tracing::warn!(
+                "the local nats-server takes anonymous clients (--anonymous): whoever reaches \
+                 it controls the lattice"
+            );
+        } else {
+            tracing::info!(
+                credentials = %home().join("credentials").display(),
+                "the local nats-server requires the lattice's credentials (host, operator, caller)"
+            );
+        }
+        match &self.tls {
+            Some(tls) if tls.client_ca.is_some() => tracing::info!(
+                "the local nats-server serves mutual TLS: clients show a certificate its \
+                 --nats-tls-client-ca signed"
+            ),
+            Some(_) => tracing::info!("the local nats-server serves TLS"),
+            None if !self.listen.is_loopback() => tracing::warn!(
+                listen = %self.listen,
+                "the local nats-server listens beyond loopback without TLS: calls cross the \
+                 network in the clear (serve TLS with --nats-tls-cert and --nats-tls-key)"
+            ),
+            None => {}
+        }
+    }
 }
 
 /// Who connects to the local server: each role is an nkeys user whose
@@ -121,12 +294,12 @@ fn ensure_credentials() -> anyhow::Result<Vec<(Role, String)>> {
     Ok(users)
 }
 
-/// The seed file `role` logs in to the local server at `url` with: when
-/// that server runs and requires credentials.
-pub(crate) fn credentials_for(url: &str, role: Role) -> Option<PathBuf> {
+/// The local server of `lattice up`, as its state file says, when `url`
+/// is its URL: how to log in to it and speak TLS with it.
+pub(crate) fn server_at(url: &str) -> Option<LocalServer> {
     let text = std::fs::read_to_string(state_file()).ok()?;
     let local: LocalServer = serde_json::from_str(&text).ok()?;
-    (local.auth && local.url == url).then(|| role.seed_file())
+    (local.url == url).then_some(local)
 }
 
 /// The local server another `lattice up` runs, if its process is alive and
@@ -136,7 +309,9 @@ pub(crate) fn running() -> Option<LocalServer> {
     let local: LocalServer = serde_json::from_str(&text).ok()?;
     let pid = Pid::from_raw(i32::try_from(local.pid).ok()?);
     kill(pid, None).ok()?;
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, local.port));
+    let address = local
+        .address
+        .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, local.port)));
     TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()?;
     Some(local)
 }
@@ -150,27 +325,23 @@ pub(crate) struct Embedded {
 }
 
 impl Embedded {
-    /// Starts nats-server with JetStream on 127.0.0.1:`port` (4222, or a
-    /// free port if that is taken) and waits until it takes connections.
-    /// With `max_payload`, the server takes messages of up to that many
-    /// bytes (written to its configuration file in the home).
-    pub(crate) async fn start(
-        port: Option<u16>,
-        max_payload: Option<u32>,
-        anonymous: bool,
-    ) -> anyhow::Result<Embedded> {
+    /// Starts nats-server with JetStream as `server` says (on
+    /// 127.0.0.1:4222 by default, or a free port if that is taken) and
+    /// waits until it takes connections.
+    pub(crate) async fn start(server: &Server) -> anyhow::Result<Embedded> {
         let home = home();
         std::fs::create_dir_all(&home)
             .with_context(|| format!("cannot create {}", home.display()))?;
-        let users = if anonymous {
+        let users = if server.anonymous {
             None
         } else {
             Some(ensure_credentials()?)
         };
-        let port = match port {
+        let listen = server.listen;
+        let port = match server.port {
             Some(port) => port,
-            None if TcpListener::bind((Ipv4Addr::LOCALHOST, 4222)).is_ok() => 4222,
-            None => TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            None if TcpListener::bind((listen, 4222)).is_ok() => 4222,
+            None => TcpListener::bind((listen, 0))
                 .and_then(|l| l.local_addr())
                 .context("cannot find a free port for nats-server")?
                 .port(),
@@ -200,11 +371,11 @@ impl Embedded {
         // Settings of the configuration file only; the flags below
         // override the rest of it.
         let config = home.join("nats-server.conf");
-        std::fs::write(&config, server_config(max_payload, users.as_deref()))
+        std::fs::write(&config, server_config(server, users.as_deref()))
             .with_context(|| format!("cannot write {}", config.display()))?;
         command.arg("--config").arg(&config);
         let mut child = command
-            .args(["--addr", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--addr", &listen.to_string(), "--port", &port.to_string()])
             .args(["--jetstream", "--store_dir"])
             .arg(home.join("jetstream"))
             .args(["--server_name", "lattice-local", "--log"])
@@ -225,7 +396,14 @@ impl Embedded {
                 _ => anyhow::anyhow!("cannot start nats-server: {e}"),
             })?;
         let pid = child.id().context("nats-server exited at once")?;
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        // Local clients reach a server listening on every address on
+        // loopback, else at the one address it listens on.
+        let ip = match listen {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let address = SocketAddr::from((ip, port));
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = child.try_wait()? {
@@ -248,12 +426,15 @@ impl Embedded {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let url = format!("nats://127.0.0.1:{port}");
+        let scheme = if server.tls.is_some() { "tls" } else { "nats" };
+        let url = format!("{scheme}://{address}");
         let state = LocalServer {
             url: url.clone(),
             pid,
             port,
             auth: users.is_some(),
+            address: Some(address),
+            tls: server.tls.is_some().then(|| server.client.clone()),
         };
         std::fs::write(state_file(), serde_json::to_vec_pretty(&state)?)
             .with_context(|| format!("cannot write {}", state_file().display()))?;
@@ -283,17 +464,32 @@ impl Embedded {
 }
 
 /// The embedded server's configuration file: its ping settings,
-/// `max_payload` when given, and the roles' users with their permissions.
+/// `max_payload` and TLS when given, and the roles' users with their
+/// permissions.
 ///
 /// A client that answers none of [`PING_MAX`] pings sent [`PING_INTERVAL`]
 /// apart is dropped, its subscriptions with it: a host that hangs (SIGSTOP,
 /// a stalled machine) keeps its TCP connection open, and without this the
 /// server would go on routing it calls for minutes, until it counted it a
 /// slow consumer.
-fn server_config(max_payload: Option<u32>, users: Option<&[(Role, String)]>) -> String {
+fn server_config(server: &Server, users: Option<&[(Role, String)]>) -> String {
     let mut config = format!("ping_interval: \"{PING_INTERVAL}\"\nping_max: {PING_MAX}\n");
-    if let Some(bytes) = max_payload {
+    if let Some(bytes) = server.max_payload {
         config.push_str(&format!("max_payload: {bytes}\n"));
+    }
+    if let Some(tls) = &server.tls {
+        // Paths as JSON strings: quoted and escaped the way the server's
+        // configuration format reads them.
+        let quoted = |path: &Path| serde_json::Value::from(path.to_string_lossy()).to_string();
+        config.push_str(&format!(
+            "tls {{\n  cert_file: {}\n  key_file: {}\n  timeout: 2\n",
+            quoted(&tls.cert),
+            quoted(&tls.key)
+        ));
+        if let Some(ca) = &tls.client_ca {
+            config.push_str(&format!("  ca_file: {}\n  verify: true\n", quoted(ca)));
+        }
+        config.push_str("}\n");
     }
     // Only the roles' users may connect: an anonymous client gets nothing.
     if let Some(users) = users {

@@ -48,12 +48,6 @@ pub(crate) struct UpArgs {
     /// (`lattice start --fuel N`); guest code runs about a third slower.
     #[arg(long)]
     fuel: bool,
-    /// The largest message, in bytes, the local nats-server started when no
-    /// NATS URL is given takes (its `max_payload`; nats-server's default is
-    /// 1 MiB, its limit 64 MiB). Arguments, replies and modules sent in a
-    /// request must fit.
-    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..=64 << 20))]
-    nats_max_payload: Option<u32>,
     /// Run only modules signed by this issuer (a public key, `A…`, from
     /// `lattice keys new issuer`); repeat for more, or list them in
     /// LATTICE_TRUST separated by commas. Without it the host runs unsigned
@@ -65,16 +59,8 @@ pub(crate) struct UpArgs {
         value_delimiter = ','
     )]
     trust: Vec<String>,
-    /// Start the local nats-server (when no NATS URL is given) without
-    /// credentials: any client that reaches it (it listens on loopback) may
-    /// do anything, call, start, stop, read calls. For tools that cannot
-    /// log in. By default it requires the lattice's credentials.
-    #[arg(long)]
-    anonymous: bool,
-    /// Port of the local nats-server started when no NATS URL is given.
-    /// Default: 4222, or a free port if that is taken.
-    #[arg(long)]
-    nats_port: Option<u16>,
+    #[command(flatten)]
+    server: local::ServerArgs,
 }
 
 /// `--hibernate-after`: a duration, or `off` (`None`).
@@ -111,26 +97,23 @@ pub(crate) async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<()> {
         None
     };
     let embedding = ctx.nats.url.is_none() && running.is_none();
-    if args.anonymous && !embedding {
+    let given = args.server.given();
+    if !embedding && !given.is_empty() {
         anyhow::bail!(
-            "--anonymous sets the nats-server `lattice up` starts, and this host starts none: \
-             it joins {}",
+            "{} set the nats-server `lattice up` starts, and this host starts none: it joins {}; \
+             set that server's own configuration instead",
+            given.join(", "),
             ctx.nats
                 .url
                 .as_deref()
                 .unwrap_or("the local nats-server of another `lattice up`")
         );
     }
-    if args.nats_max_payload.is_some() && !embedding {
-        anyhow::bail!(
-            "--nats-max-payload sets the nats-server `lattice up` starts, and this host starts \
-             none: it joins {}; set max_payload in that server's configuration",
-            ctx.nats
-                .url
-                .as_deref()
-                .unwrap_or("the local nats-server of another `lattice up`")
-        );
-    }
+    let server = if embedding {
+        Some(args.server.check(&ctx.nats.client_tls())?)
+    } else {
+        None
+    };
     let host = new_host(ctx, &args, embedding)?;
     for (name, path) in &args.actors {
         let info = host
@@ -148,19 +131,9 @@ pub(crate) async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<()> {
             running.url
         }
         (None, None) => {
-            let server =
-                Embedded::start(args.nats_port, args.nats_max_payload, args.anonymous).await?;
-            if args.anonymous {
-                tracing::warn!(
-                    "the local nats-server takes anonymous clients (--anonymous): whoever reaches \
-                     it controls the lattice"
-                );
-            } else {
-                tracing::info!(
-                    credentials = %local::Role::Operator.seed_file().with_file_name("").display(),
-                    "the local nats-server requires the lattice's credentials (host, operator, caller)"
-                );
-            }
+            let settings = server.context("the server's settings are checked when embedding")?;
+            let server = Embedded::start(&settings).await?;
+            settings.say();
             tracing::info!(url = %server.url, home = %local::home().display(), "started a local nats-server with JetStream");
             let url = server.url.clone();
             embedded = Some(server);
