@@ -6,7 +6,7 @@
 mod support;
 
 use lattice::ErrorKind;
-use lattice_host::claims::{self, Claims, ModuleClaims};
+use lattice_host::claims::{self, Claims};
 use lattice_host::{ActorLimits, Call, Host, HostOptions};
 use nkeys::KeyPair;
 use serde::Serialize;
@@ -17,19 +17,11 @@ fn module(package: &str) -> Vec<u8> {
 
 /// Claims for `contracts`, granting `calls` and `publishes`.
 fn claims_for(contracts: &[&str], calls: &[&str], publishes: &[&str]) -> Claims {
-    Claims {
-        iss: String::new(),
-        sub: KeyPair::new_module().public_key(),
-        iat: claims::now(),
-        nbf: None,
-        exp: None,
-        lattice: ModuleClaims {
-            hash: String::new(),
-            contracts: contracts.iter().map(|c| c.to_string()).collect(),
-            calls: calls.iter().map(|c| c.to_string()).collect(),
-            publishes: publishes.iter().map(|c| c.to_string()).collect(),
-        },
-    }
+    let strings = |items: &[&str]| items.iter().map(|c| c.to_string()).collect();
+    let mut claims = Claims::new(KeyPair::new_module().public_key(), strings(contracts));
+    claims.lattice.calls = strings(calls);
+    claims.lattice.publishes = strings(publishes);
+    claims
 }
 
 fn signed_echo(issuer: &KeyPair) -> Vec<u8> {

@@ -8,26 +8,16 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use example_relay_contract::RelayAddToArgs;
-use lattice_host::claims::{self, Claims, ModuleClaims};
+use lattice_host::claims::{self, Claims};
 use lattice_host::{ActorLimits, Call, Host, HostOptions};
 use nkeys::KeyPair;
 
 use crate::measure::{BLOCKS, Table, bench_options, scale, sequential_pair, spread, us};
 
 fn sign(module: &[u8], contracts: &[&str], calls: &[&str], issuer: &KeyPair) -> Vec<u8> {
-    let claims = Claims {
-        iss: String::new(),
-        sub: KeyPair::new_module().public_key(),
-        iat: claims::now(),
-        nbf: None,
-        exp: None,
-        lattice: ModuleClaims {
-            hash: String::new(),
-            contracts: contracts.iter().map(|c| c.to_string()).collect(),
-            calls: calls.iter().map(|c| c.to_string()).collect(),
-            publishes: Vec::new(),
-        },
-    };
+    let strings = |items: &[&str]| items.iter().map(|c| c.to_string()).collect();
+    let mut claims = Claims::new(KeyPair::new_module().public_key(), strings(contracts));
+    claims.lattice.calls = strings(calls);
     claims::sign(module, claims, issuer).expect("signs")
 }
 

@@ -49,6 +49,27 @@ pub struct Claims {
     pub lattice: ModuleClaims,
 }
 
+impl Claims {
+    /// Claims for the module whose public key is `sub`, implementing
+    /// `contracts`: signed now, valid from now on without end, granting no
+    /// call and no publish. [`sign`] fills in the issuer and the hash.
+    pub fn new(sub: impl Into<String>, contracts: Vec<String>) -> Claims {
+        Claims {
+            iss: String::new(),
+            sub: sub.into(),
+            iat: now(),
+            nbf: None,
+            exp: None,
+            lattice: ModuleClaims {
+                hash: String::new(),
+                contracts,
+                calls: Vec::new(),
+                publishes: Vec::new(),
+            },
+        }
+    }
+}
+
 /// The Lattice part of [`Claims`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleClaims {

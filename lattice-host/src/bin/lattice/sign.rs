@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use lattice_host::claims::{self, Claims, ModuleClaims};
+use lattice_host::claims::{self, Claims};
 use lattice_host::{ActorLimits, Host, HostOptions};
 use nkeys::KeyPair;
 
@@ -169,20 +169,11 @@ pub(crate) async fn sign(ctx: &Context, args: SignArgs) -> anyhow::Result<()> {
         }
     };
     let contracts = contracts_of(&module).await?;
-    let now = claims::now();
-    let claims = Claims {
-        iss: String::new(),
-        sub: module_key,
-        iat: now,
-        nbf: args.not_before.map(|d| now + d.as_secs()),
-        exp: args.expires_in.map(|d| now + d.as_secs()),
-        lattice: ModuleClaims {
-            hash: String::new(),
-            contracts,
-            calls: args.calls,
-            publishes: args.publishes,
-        },
-    };
+    let mut claims = Claims::new(module_key, contracts);
+    claims.nbf = args.not_before.map(|d| claims.iat + d.as_secs());
+    claims.exp = args.expires_in.map(|d| claims.iat + d.as_secs());
+    claims.lattice.calls = args.calls;
+    claims.lattice.publishes = args.publishes;
     let signed = claims::sign(&module, claims, &issuer)?;
     let out = args.out.as_ref().unwrap_or(&args.module);
     std::fs::write(out, &signed).with_context(|| format!("cannot write {}", out.display()))?;
